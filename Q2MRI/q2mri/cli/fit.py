@@ -1,0 +1,187 @@
+"""q2mri fit vfa | t2star | t1-ir | t2 | b1-afi | b0 | fatwater | dixon."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ..errors import Q2MRIError
+from ..fitting.afi import fit_b1_afi
+from ..fitting.b0 import fit_b0_dual_echo
+from ..fitting.dixon import fit_dixon_two_point
+from ..fitting.fatwater import fit_fatwater
+from ..fitting.inversion_recovery import fit_t1_ir
+from ..fitting.relaxation import fit_t2, fit_t2star
+from ..fitting.vfa import fit_vfa
+from ..io.writer import OutputWriter
+from .common import Series, add_common, load_3d, load_mask, load_series, number_list, progress_bar
+
+
+def _write(args, series: Series, maps: dict[str, np.ndarray], method: str, extra: dict | None = None) -> None:
+    mask = next(iter(maps.values())) != 0
+    with OutputWriter(args.out) as w:
+        for name, arr in maps.items():
+            w.write_image(f"{name}.{args.format}", arr.astype(np.float32), series.geometry,
+                          sidecar={"Method": method, "Sources": series.paths, **(extra or {})})
+    print(f"wrote {', '.join(f'{n}.{args.format}' for n in maps)} to {args.out}")
+    for name in maps:
+        vals = maps[name][mask & np.isfinite(maps[name])]
+        if vals.size and name not in ("residual", "water", "fat", "S0"):
+            print(f"  {name}: median {np.median(vals):.4g}, p5 {np.percentile(vals, 5):.4g}, "
+                  f"p95 {np.percentile(vals, 95):.4g} over {vals.size} voxels")
+
+
+def _magnitude(series: Series, what: str) -> np.ndarray:
+    if np.iscomplexobj(series.data):
+        raise Q2MRIError(f"{what} uses magnitude images; drop --phase")
+    return series.data
+
+
+def cmd_vfa(args) -> None:
+    s = load_series(args.input, resample=args.resample)
+    fa = s.values("flip_angle_deg", args.flip_angles, "--flip-angles")
+    tr = s.values("tr_ms", [args.tr] if args.tr is not None else None, "--tr")
+    for a, f, t in zip(s.acquisitions, fa, tr):
+        a.with_overrides(flip_angle_deg=f, tr_ms=t).validate()
+    if len(set(round(t, 6) for t in tr)) > 1:
+        raise Q2MRIError(f"the SPGR images have different TRs {sorted(set(tr))} ms; VFA needs one TR (or pass --tr)")
+    if len(set(round(f, 6) for f in fa)) < 2:
+        hint = " (a 4D input needs a FlipAngle list in its sidecar, one per volume)" if s.any_4d else ""
+        raise Q2MRIError(f"VFA needs at least two different flip angles, got {fa}{hint}; give --flip-angles")
+    b1 = load_3d(args.b1, s.geometry, "B1 map", args.resample)
+    mask = load_mask(args.mask, s.geometry, args.resample)
+    maps = fit_vfa(_magnitude(s, "VFA"), fa, tr[0], b1=b1, mask=mask, device=args.device,
+                   progress=progress_bar("fit vfa", args.quiet))
+    _write(args, s, maps, "VFA: DESPOT1 start + Levenberg-Marquardt on the SPGR equation",
+           {"FlipAngles": fa, "RepetitionTime": tr[0] / 1000.0, "B1Corrected": b1 is not None})
+
+
+def cmd_t2star(args) -> None:
+    s = load_series(args.input, resample=args.resample)
+    te = s.values("te_ms", args.te, "--te")
+    mask = load_mask(args.mask, s.geometry, args.resample)
+    maps = fit_t2star(_magnitude(s, "T2* fitting"), te, mask=mask, device=args.device,
+                      progress=progress_bar("fit t2star", args.quiet))
+    _write(args, s, maps, "mono-exponential: weighted log-linear start + Levenberg-Marquardt",
+           {"EchoTime": [t / 1000.0 for t in te]})
+
+
+def cmd_t2(args) -> None:
+    s = load_series(args.input, resample=args.resample)
+    te = s.values("te_ms", args.te, "--te")
+    mask = load_mask(args.mask, s.geometry, args.resample)
+    maps = fit_t2(_magnitude(s, "T2 fitting"), te, mask=mask, device=args.device,
+                  progress=progress_bar("fit t2", args.quiet))
+    _write(args, s, maps, "mono-exponential multi-echo spin echo", {"EchoTime": [t / 1000.0 for t in te]})
+
+
+def cmd_t1_ir(args) -> None:
+    s = load_series(args.input, resample=args.resample)
+    ti = s.values("ti_ms", args.ti, "--ti")
+    tr = s.values("tr_ms", [args.tr] if args.tr is not None else None, "--tr")
+    if len(set(round(t, 6) for t in tr)) > 1:
+        raise Q2MRIError(f"the IR images have different TRs {sorted(set(tr))} ms; give one TR (--tr)")
+    mask = load_mask(args.mask, s.geometry, args.resample)
+    maps = fit_t1_ir(_magnitude(s, "IR T1"), ti, tr[0], mask=mask, device=args.device,
+                     progress=progress_bar("fit t1-ir", args.quiet))
+    _write(args, s, maps, "IR: RD-NLS-PR (Barral 2010) + Levenberg-Marquardt",
+           {"InversionTime": [t / 1000.0 for t in ti], "RepetitionTime": tr[0] / 1000.0})
+
+
+def cmd_b1_afi(args) -> None:
+    s = load_series(args.input, resample=args.resample)
+    if s.data.shape[-1] != 2:
+        raise Q2MRIError(f"AFI needs exactly two images (TR1 then TR2), got {s.data.shape[-1]}")
+    fa = s.values("flip_angle_deg", [args.flip_angle] * 2 if args.flip_angle else None, "--flip-angle")
+    tr = s.values("tr_ms", args.tr, "--tr")
+    s.acquisitions[0].with_overrides(flip_angle_deg=fa[0], tr_ms=tr[0]).validate()
+    t1 = load_3d(args.t1, s.geometry, "T1 map", args.resample)
+    mask = load_mask(args.mask, s.geometry, args.resample)
+    d = _magnitude(s, "AFI")
+    maps = fit_b1_afi(d[..., 0], d[..., 1], fa[0], tr[0], tr[1], t1_ms=t1, mask=mask)
+    _write(args, s, {"B1": maps["B1"]}, "AFI (Yarnykh 2007)" + (" exact with T1 map" if t1 is not None else " TR << T1 limit"),
+           {"FlipAngle": fa[0], "RepetitionTime": [tr[0] / 1000.0, tr[1] / 1000.0]})
+
+
+def cmd_b0(args) -> None:
+    s = load_series(args.input, args.phase, resample=args.resample)
+    if not np.iscomplexobj(s.data) or s.data.shape[-1] != 2:
+        raise Q2MRIError("B0 mapping needs two echoes with their phase: --input MAG1 --input MAG2 --phase PH1 --phase PH2")
+    te = s.values("te_ms", args.te, "--te")
+    mask = load_mask(args.mask, s.geometry, args.resample)
+    maps = fit_b0_dual_echo(s.data[..., 0], s.data[..., 1], te[0], te[1], mask=mask)
+    _write(args, s, maps, "dual-echo phase difference",
+           {"EchoTime": [t / 1000.0 for t in te], "UnwrappedRangeHz": 1000.0 / (2 * abs(te[1] - te[0]))})
+
+
+def cmd_fatwater(args) -> None:
+    s = load_series(args.input, args.phase, resample=args.resample)
+    if not np.iscomplexobj(s.data):
+        raise Q2MRIError("water-fat separation needs the phase of every echo: add --phase PH for each --input")
+    te = s.values("te_ms", args.te, "--te")
+    fs = s.values("field_strength_t", [args.field_strength] if args.field_strength else None, "--field-strength")[0]
+    mask = load_mask(args.mask, s.geometry, args.resample)
+    t1c = None
+    if args.t1_correct:
+        fa = s.values("flip_angle_deg", [args.flip_angle] * s.data.shape[-1] if args.flip_angle else None, "--flip-angle")[0]
+        tr = s.values("tr_ms", [args.tr] if args.tr else None, "--tr")[0]
+        t1c = (fa, tr, args.t1_water, args.t1_fat)
+    maps = fit_fatwater(s.data, te, fs, mask=mask, device=args.device, t1_correction=t1c,
+                        progress=progress_bar("fit fatwater", args.quiet))
+    _write(args, s, maps, "confounder-corrected water-fat (VARPRO grid + region growing + LM)",
+           {"EchoTime": [t / 1000.0 for t in te], "MagneticFieldStrength": fs,
+            "T1Corrected": t1c is not None, "FatSpectrum": "Hamilton 2011 six-peak liver fat"})
+
+
+def cmd_dixon(args) -> None:
+    s = load_series(args.input, resample=args.resample)
+    if s.data.shape[-1] != 2:
+        raise Q2MRIError(f"two-point Dixon needs exactly two images (in-phase then out-of-phase), got {s.data.shape[-1]}")
+    mask = load_mask(args.mask, s.geometry, args.resample)
+    d = np.abs(s.data)
+    maps = fit_dixon_two_point(d[..., 0], d[..., 1], mask=mask)
+    _write(args, s, maps, "two-point Dixon, magnitude, water-dominant (PDFF 0-50 %)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    fit = sub.add_parser("fit", help="model-based fitting of quantitative maps from a series",
+                         description="Model-based fitting of quantitative maps from a multi-image series.")
+    fsub = fit.add_subparsers(dest="model", metavar="MODEL", required=True)
+
+    def base(name, help_, func, phase=False):
+        p = fsub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--input", action="append", required=True, metavar="IMG",
+                       help="image (NIfTI/NRRD file or DICOM folder); repeat, or give one 4D file")
+        if phase:
+            p.add_argument("--phase", action="append", metavar="IMG", help="phase image (radians) for each --input, in order")
+        p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+        add_common(p)
+        p.set_defaults(func=func)
+        return p
+
+    p = base("vfa", "variable-flip-angle T1 (ms) and PD from SPGR images", cmd_vfa)
+    p.add_argument("--flip-angles", type=number_list, metavar="DEG,...", help="flip angles in degrees (default: sidecars)")
+    p.add_argument("--tr", type=float, metavar="MS", help="repetition time in ms (default: sidecars)")
+    p.add_argument("--b1", metavar="IMG", help="relative B1 map (1 = nominal)")
+    p = base("t2star", "T2* (ms), R2* (1/s) and S0 from multi-echo GRE magnitudes", cmd_t2star)
+    p.add_argument("--te", type=number_list, metavar="MS,...", help="echo times in ms (default: sidecars)")
+    p = base("t2", "T2 (ms) and S0 from multi-echo spin-echo magnitudes", cmd_t2)
+    p.add_argument("--te", type=number_list, metavar="MS,...", help="echo times in ms (default: sidecars)")
+    p = base("t1-ir", "inversion-recovery T1 (ms), the reference method", cmd_t1_ir)
+    p.add_argument("--ti", type=number_list, metavar="MS,...", help="inversion times in ms (default: sidecars)")
+    p.add_argument("--tr", type=float, metavar="MS", help="repetition time in ms (default: sidecars)")
+    p = base("b1-afi", "relative B1 from an AFI pair (TR1 image first, then TR2)", cmd_b1_afi)
+    p.add_argument("--flip-angle", type=float, metavar="DEG", help="nominal flip angle in degrees (default: sidecar)")
+    p.add_argument("--tr", type=number_list, metavar="TR1,TR2", help="the two TRs in ms (default: sidecars)")
+    p.add_argument("--t1", metavar="IMG", help="T1 map (ms) for the exact AFI equation; without it TR << T1 is assumed")
+    p = base("b0", "B0 (Hz) from two complex echoes (magnitude + phase)", cmd_b0, phase=True)
+    p.add_argument("--te", type=number_list, metavar="MS,MS", help="the two echo times in ms (default: sidecars)")
+    p = base("fatwater", "PDFF (%), R2* (1/s), B0 (Hz), water and fat from 3+ complex echoes", cmd_fatwater, phase=True)
+    p.add_argument("--te", type=number_list, metavar="MS,...", help="echo times in ms (default: sidecars)")
+    p.add_argument("--field-strength", type=float, metavar="T", help="B0 field in tesla (default: sidecar)")
+    p.add_argument("--t1-correct", action="store_true", help="remove the SPGR T1 bias of PDFF (needs flip angle and TR)")
+    p.add_argument("--flip-angle", type=float, metavar="DEG", help="flip angle for --t1-correct (default: sidecar)")
+    p.add_argument("--tr", type=float, metavar="MS", help="TR for --t1-correct (default: sidecar)")
+    p.add_argument("--t1-water", type=float, default=809.0, metavar="MS", help="water T1 for --t1-correct (default 809, liver 3 T)")
+    p.add_argument("--t1-fat", type=float, default=380.0, metavar="MS", help="fat T1 for --t1-correct (default 380, 3 T)")
+    base("dixon", "two-point Dixon PDFF (%) from in-phase then out-of-phase magnitudes", cmd_dixon)

@@ -1,0 +1,51 @@
+"""q2mri: entry point. User errors become one line on stderr and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import __version__
+from ..errors import Q2MRIError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import evaluate, fit, roi, synth
+
+    p = argparse.ArgumentParser(prog="q2mri", description="Quantitative MRI maps from weighted images: fit, "
+                                "synthesize, measure and evaluate. Units: T1/T2/T2* ms, R2* 1/s, B0 Hz, B1 relative, "
+                                "PD relative, PDFF %, flip angle degrees, TR/TE/TI ms.")
+    p.add_argument("--version", action="version", version=f"q2mri {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    fit.register(sub)
+    synth.register(sub)
+    roi.register(sub)
+    evaluate.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except Q2MRIError as e:
+        print(f"q2mri: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("q2mri: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("q2mri: error: out of memory; give a --mask or a smaller volume", file=sys.stderr)
+        return 2
+    except Exception as e:  # an internal error: one line unless debugging is asked for
+        if os.environ.get("Q2MRI_DEBUG"):
+            raise
+        print(f"q2mri: internal error: {type(e).__name__}: {e} (set Q2MRI_DEBUG=1 for the traceback and report it)",
+              file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
