@@ -84,10 +84,11 @@ class Acquisition:
                 continue
             raw = sidecar[key]
             try:
+                # Rounded so that 0.00293 s reads as 2.93 ms, not 2.9299999999999997.
                 if isinstance(raw, (list, tuple)):
-                    values[name] = [float(v) * factor for v in raw]
+                    values[name] = [round(float(v) * factor, 9) for v in raw]
                 else:
-                    values[name] = float(raw) * factor
+                    values[name] = round(float(raw) * factor, 9)
             except (TypeError, ValueError):
                 raise Q2MRIError(
                     f"{source or 'sidecar'}: {key} is {raw!r}, not a number; fix the JSON sidecar"

@@ -111,6 +111,27 @@ def _check_complete(path: Path) -> None:
             raise Q2MRIError(f"cannot read {path}: the file is truncated ({os.path.getsize(path)} of {need} bytes); copy it again")
 
 
+def _restore_nonfinite(path: Path, arr: np.ndarray) -> np.ndarray:
+    """SimpleITK's NIfTI reader turns NaN and Inf into 0; read them back with nibabel so
+    that they are reported instead of silently fitted as zeros."""
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    if img.get_data_dtype().kind != "f" and not img.header.get_slope_inter()[0]:
+        return arr
+    data = np.asanyarray(img.dataobj)
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return arr
+    data_t = data.T  # nibabel (x, y, z[, t]) -> SimpleITK (z, y, x) / (t, z, y, x)
+    bad_t = bad.T
+    if data_t.shape != arr.shape:
+        return arr
+    arr = np.array(arr, copy=True)
+    arr[bad_t] = data_t[bad_t]
+    return arr
+
+
 def _read_dicom_dir(path: Path) -> tuple[sitk.Image, dict[str, str]]:
     reader = sitk.ImageSeriesReader()
     ids = reader.GetGDCMSeriesIDs(str(path))
@@ -150,6 +171,8 @@ def read_image(path: str | os.PathLike, what: str = "image") -> Volume:
     if d > 4:
         raise Q2MRIError(f"{what} {p} is {d}D; Q2MRI reads 2D, 3D or 4D images")
     arr = sitk.GetArrayFromImage(img)
+    if p.is_file() and p.name.lower().endswith((".nii", ".nii.gz")) and arr.dtype.kind == "f":
+        arr = _restore_nonfinite(p, arr)
     if d == 2:
         arr = arr[None]
     if arr.dtype.kind not in "fc":

@@ -96,7 +96,8 @@ def bland_altman_plot(a, b, path, *, label: str = "", unit: str = "", relative: 
     for v, ls, txt in ((st.bias, "-", f"bias {st.bias:.3g}"), (st.loa_upper, "--", f"+1.96 SD {st.loa_upper:.3g}"),
                        (st.loa_lower, "--", f"-1.96 SD {st.loa_lower:.3g}")):
         ax.axhline(v, color="#c03030", ls=ls, lw=1)
-        ax.text(ax.get_xlim()[1], v, " " + txt, va="center", ha="left", fontsize=7, color="#c03030")
+        ax.text(0.01, v, txt, va="bottom", ha="left", fontsize=7, color="#c03030",
+                transform=ax.get_yaxis_transform())
     ax.set_xlabel(f"mean of {label} [{unit}]" if unit else f"mean of {label}")
     ax.set_ylabel(f"difference [{du}]" if du else "difference")
     ax.set_title(title or f"Bland-Altman {label} (n = {st.n})", fontsize=9)

@@ -22,6 +22,8 @@ def flair(t1_ms, t2_ms, pd, ti_ms, tr_ms, te_ms, inversion_efficiency=1.0):
         t1_ms, pd, ti_ms, tr_ms, te_ms, t2_ms, inversion_efficiency, True))
 
 
-def fluid_null_ti_ms(t1_ms: float, tr_ms: float) -> float:
-    """TI that nulls a tissue of this T1 with an ideal inversion: exp(-TI/T1) = (1 + exp(-TR/T1))/2."""
-    return -t1_ms * math.log((1.0 + math.exp(-tr_ms / t1_ms)) / 2.0)
+def fluid_null_ti_ms(t1_ms: float, tr_ms: float, te_ms: float = 0.0) -> float:
+    """TI that nulls a tissue of this T1 in the IR-SE model with an ideal inversion:
+    exp(-TI/T1) = (1 + 2 exp(-(TR - TE/2)/T1) - exp(-TR/T1)) / 2."""
+    e = (1.0 + 2.0 * math.exp(-(tr_ms - te_ms / 2.0) / t1_ms) - math.exp(-tr_ms / t1_ms)) / 2.0
+    return -t1_ms * math.log(e)
