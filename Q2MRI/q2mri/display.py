@@ -2,7 +2,7 @@
 
 Colour maps follow the ISMRM relaxometry recommendation (Fuderer et al., MRM 2025):
 lipari for T1 (and R1), navia for T2, T2* and R2*. B0 is signed, so it gets a diverging
-map (vik); PDFF a sequential one (lajolla reversed to start dark at 0 %); B1 and PD the
+map (vik); PDFF a sequential one (lajolla: dark at 0 %, bright for fat); B1 and PD the
 perceptually uniform batlow. The 256-entry tables come from the cmcrameri package files,
 not from hand-typed values. Ranges are typical tissue ranges at 3 T.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from .maps import map_unit
 
 COLORMAP = {"T1": "lipari", "T2": "navia", "T2s": "navia", "R2s": "navia", "B0": "vik",
-            "PDFF": "lajolla_r", "B1": "batlow", "PD": "batlow"}
+            "PDFF": "lajolla", "B1": "batlow", "PD": "batlow"}
 DISPLAY_RANGE = {"T1": (0.0, 2000.0), "T2": (0.0, 150.0), "T2s": (0.0, 80.0), "R2s": (0.0, 200.0),
                  "B0": (-200.0, 200.0), "PDFF": (0.0, 40.0), "B1": (0.6, 1.4), "PD": (0.0, 1.0)}
 

@@ -3,7 +3,7 @@
 Model S(TE) = S0 exp(-TE/T) (physics.decay). Start: log-linear least squares weighted
 by S^2, which undoes most of the noise amplification of the logarithm (the weighting of
 the log-transformed problem by the signal variance ratio). Refinement: Levenberg-Marquardt
-on the magnitude model.
+on the magnitude model, with S0 projected out (variable projection).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 
 from ..errors import Q2MRIError
 from ..physics.decay import mono_exponential
-from .lm import levenberg_marquardt
+from .lm import levenberg_marquardt, project_scale
 from .voxelwise import Progress, fit_voxels, relative_rms_residual
 
 T_BOUNDS_MS = (0.01, 1.0e4)
@@ -36,16 +36,20 @@ def log_linear(y: torch.Tensor, te_ms: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 def fit_mono_chunk(y: torch.Tensor, te_ms: Sequence[float]) -> dict[str, torch.Tensor]:
+    """S0 enters linearly and is projected out (variable projection); LM iterates over T."""
     te = torch.as_tensor(list(te_ms), dtype=y.dtype, device=y.device)
-    s0, t = log_linear(y, te)
+    _, t = log_linear(y, te)
 
     def factory(index):
-        return lambda p: mono_exponential(p[:, 0:1], p[:, 1:2], te)
+        ya = y[index]
+        return lambda p: (lambda g: project_scale(g, ya) * g)(mono_exponential(1.0, p[:, 0:1], te))
 
-    lower = torch.tensor([0.0, T_BOUNDS_MS[0]], dtype=y.dtype, device=y.device)
-    upper = torch.tensor([float("inf"), T_BOUNDS_MS[1]], dtype=y.dtype, device=y.device)
-    res = levenberg_marquardt(factory, torch.stack([s0, t], 1), y, lower, upper)
-    return {"S0": res.params[:, 0], "T": res.params[:, 1], "residual": relative_rms_residual(res.cost, y)}
+    lower = torch.tensor([T_BOUNDS_MS[0]], dtype=y.dtype, device=y.device)
+    upper = torch.tensor([T_BOUNDS_MS[1]], dtype=y.dtype, device=y.device)
+    res = levenberg_marquardt(factory, t[:, None], y, lower, upper)
+    t = res.params[:, 0]
+    s0 = project_scale(mono_exponential(1.0, t[:, None], te), y)[:, 0]
+    return {"S0": s0, "T": t, "residual": relative_rms_residual(res.cost, y)}
 
 
 def _check_echoes(images: np.ndarray, te_ms: Sequence[float], what: str) -> None:

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import Q2MRIError
 from ..physics.spgr import spgr
-from .lm import levenberg_marquardt
+from .lm import levenberg_marquardt, project_scale
 from .voxelwise import Progress, fit_voxels, relative_rms_residual
 
 T1_BOUNDS_MS = (1.0, 1.0e5)
@@ -38,28 +38,33 @@ def despot1(y: torch.Tensor, alpha_rad: torch.Tensor, tr_ms: float) -> tuple[tor
 
 def fit_vfa_chunk(y: torch.Tensor, flip_angles_deg: Sequence[float], tr_ms: float,
                   b1: torch.Tensor | None = None, refine: bool = True) -> dict[str, torch.Tensor]:
-    """T1 (ms), PD and the relative residual for a (V, M) chunk of SPGR magnitudes."""
+    """T1 (ms), PD and the relative residual for a (V, M) chunk of SPGR magnitudes.
+
+    PD enters the SPGR equation linearly, so it is projected out (variable projection) and
+    Levenberg-Marquardt iterates over T1 alone: S = PD * spgr(T1, PD = 1).
+    """
     fa = torch.as_tensor(list(flip_angles_deg), dtype=y.dtype, device=y.device)
     b1v = b1[:, None] if b1 is not None else torch.ones_like(y[:, :1])
     pd0, t10 = despot1(y, torch.deg2rad(fa) * b1v, tr_ms)
-    p0 = torch.stack([pd0, t10], dim=1)
-    scale_pd = y.abs().amax(-1).clamp_min(torch.finfo(y.dtype).tiny)
+
+    def basis(t1, b):
+        return spgr(t1, 1.0, fa, tr_ms, 0.0, math.inf, b)
 
     def factory(index):
-        b = b1v[index]
-        return lambda p: spgr(p[:, 1:2], p[:, 0:1], fa, tr_ms, 0.0, math.inf, b)
+        b, ya = b1v[index], y[index]
+        return lambda p: (lambda g: project_scale(g, ya) * g)(basis(p[:, 0:1], b))
 
     if refine:
-        lower = torch.tensor([0.0, T1_BOUNDS_MS[0]], dtype=y.dtype, device=y.device)
-        upper = torch.tensor([math.inf, T1_BOUNDS_MS[1]], dtype=y.dtype, device=y.device)
-        res = levenberg_marquardt(factory, p0, y, lower, upper)
-        p, cost = res.params, res.cost
+        lower = torch.tensor([T1_BOUNDS_MS[0]], dtype=y.dtype, device=y.device)
+        upper = torch.tensor([T1_BOUNDS_MS[1]], dtype=y.dtype, device=y.device)
+        res = levenberg_marquardt(factory, t10[:, None], y, lower, upper)
+        t1, cost = res.params[:, 0], res.cost
+        pd = project_scale(basis(t1[:, None], b1v), y)[:, 0]
     else:
-        p = p0
-        r = factory(torch.arange(y.shape[0], device=y.device))(p) - y
+        t1, pd = t10, pd0
+        r = pd[:, None] * basis(t1[:, None], b1v) - y
         cost = (r * r).sum(-1)
-    del scale_pd
-    return {"T1": p[:, 1], "PD": p[:, 0], "residual": relative_rms_residual(cost, y)}
+    return {"T1": t1, "PD": pd, "residual": relative_rms_residual(cost, y)}
 
 
 def fit_vfa(images: np.ndarray, flip_angles_deg: Sequence[float], tr_ms: float, *,

@@ -25,6 +25,8 @@ def spgr(t1_ms, pd, flip_angle_deg, tr_ms, te_ms=0.0, t2s_ms=math.inf, b1=1.0):
     """SPGR steady-state magnitude signal (papers/000 A.4), broadcast over all inputs."""
     alpha = flip_angle_deg * (math.pi / 180.0) * b1
     s = pd * spgr_t1_factor(t1_ms, alpha, tr_ms)
+    if te_ms.numel() == 1 and float(te_ms) == 0.0:  # no T2* weighting at TE = 0 (the fit's hot path)
+        return s
     return mono_exponential(s, t2s_ms, te_ms)
 
 

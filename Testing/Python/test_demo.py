@@ -1,0 +1,22 @@
+"""./run demo's job end to end on the bundled sample, with accuracy floors that a broken
+chain (wrong B1, wrong units, wrong synthesis) cannot reach."""
+import json
+
+from q2mri.demo import main as demo
+
+
+def test_demo_chain(tmp_path):
+    assert demo([str(tmp_path)]) == 0
+    rep = json.loads((tmp_path / "report.json").read_text())
+    t1 = rep["T1 (VFA + B1) vs truth"]
+    assert t1["l1"] < 0.07 and t1["corr"] > 0.985
+    # B1 correction must help (papers/000 A.1): without it the error is clearly larger
+    assert rep["T1 (VFA, no B1) vs truth"]["l1"] > 1.3 * t1["l1"]
+    assert rep["B1 (AFI) vs truth"]["l1"] < 0.03
+    syn = rep["synthesized 15 deg vs truth"]
+    assert syn["l1"] < 0.02 and syn["corr"] > 0.999
+    for name in ("T1_overlay.png", "T1_bland_altman.png", "roi_T1.csv", "maps/T1.nii.gz", "maps/B1.nii.gz",
+                 "spgr_fa15_synth.nii.gz"):
+        assert (tmp_path / name).stat().st_size > 0
+    rows = (tmp_path / "roi_T1.csv").read_text().splitlines()
+    assert rows[0] == "Segment,Map,Unit,Voxels,Volume_mL,Mean,SD,Median,P5,P95" and len(rows) == 8
