@@ -37,7 +37,10 @@ DICOM_TAGS = {
     "0018|0087": ("field_strength_t", 1.0),
 }
 
-# How a user supplies each field when it is missing (used in error messages).
+# Field names as a user reads them, and how to supply each one when it is missing.
+LABEL = {"flip_angle_deg": "flip angle", "tr_ms": "TR", "te_ms": "TE", "ti_ms": "TI",
+         "field_strength_t": "field strength", "echo_spacing_ms": "echo spacing",
+         "n_excitations": "number of readout excitations"}
 HOW_TO_GIVE = {
     "flip_angle_deg": "FlipAngle (degrees) in the JSON sidecar, DICOM (0018,1314), or --flip-angle(s)",
     "tr_ms": "RepetitionTime (seconds) in the JSON sidecar, DICOM (0018,0080), or --tr (ms)",
@@ -155,7 +158,7 @@ class Acquisition:
         for name in names:
             if getattr(self, name) is None:
                 where = f" for {self.source}" if self.source else ""
-                raise Q2MRIError(f"missing {name.replace('_', ' ')}{where}: give {HOW_TO_GIVE[name]}")
+                raise Q2MRIError(f"missing {LABEL[name]}{where}: give {HOW_TO_GIVE[name]}")
         return self.validate()
 
     def validate(self) -> "Acquisition":
@@ -167,11 +170,11 @@ class Acquisition:
         for name in ("tr_ms", "echo_spacing_ms"):
             v = getattr(self, name)
             if v is not None and (not math.isfinite(v) or v <= 0):
-                raise Q2MRIError(f"{name.replace('_ms', '').upper().replace('ECHO_SPACING', 'echo spacing')} = {v} ms{where} must be > 0")
+                raise Q2MRIError(f"{LABEL[name]} = {v} ms{where} must be > 0")
         for name in ("te_ms", "ti_ms"):
             v = getattr(self, name)
             if v is not None and (not math.isfinite(v) or v < 0):
-                raise Q2MRIError(f"{name.replace('_ms', '').upper()} = {v} ms{where} must be >= 0")
+                raise Q2MRIError(f"{LABEL[name]} = {v} ms{where} must be >= 0")
         if self.te_ms is not None and self.tr_ms is not None and self.te_ms >= self.tr_ms:
             raise Q2MRIError(f"TE = {self.te_ms} ms is not shorter than TR = {self.tr_ms} ms{where}; check the units (ms)")
         if self.field_strength_t is not None and not (0 < self.field_strength_t <= 21):

@@ -250,6 +250,27 @@ def test_unwritable_output(cli, tmp_path, vfa_pair):
          match="cannot write")
 
 
+def test_repeated_echo_times_are_a_clear_error(cli, tmp_path):
+    a = np.full((2, 4, 5), 10.0, np.float32)
+    ims = [write_nifti(tmp_path / "in" / f"e{i}.nii.gz", a, sidecar={"EchoTime": 0.002, "MagneticFieldStrength": 3})
+           for i in range(3)]
+    ph = [write_nifti(tmp_path / "in" / f"p{i}.nii.gz", a * 0) for i in range(3)]
+    _bad(cli, tmp_path, "fit", "fatwater", *[x for m, p in zip(ims, ph) for x in ("--input", m, "--phase", p)],
+         "--out", "OUT", match="distinct echo times")
+    _bad(cli, tmp_path, "fit", "b0", "--input", ims[0], "--input", ims[1], "--phase", ph[0], "--phase", ph[1],
+         "--out", "OUT", match="two different echo times")
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(cli, tmp_path, vfa_pair):
+    import torch
+    if torch.cuda.is_available():
+        r = cli("fit", "vfa", "--input", vfa_pair[0], "--input", vfa_pair[1], "--device", "cuda", "--out", tmp_path / "g")
+        assert r.code == 0, r.err
+        return
+    _bad(cli, tmp_path, "fit", "vfa", "--input", vfa_pair[0], "--input", vfa_pair[1], "--device", "cuda",
+         "--out", "OUT", match="no CUDA GPU")
+
+
 def test_console_script_prints_one_line_and_no_traceback(tmp_path):
     exe = Path(sys.executable).with_name("q2mri")
     r = subprocess.run([str(exe), "fit", "vfa", "--input", str(tmp_path / "missing.nii.gz"), "--out", str(tmp_path / "o")],

@@ -56,23 +56,21 @@ def cmd_vfa(args) -> None:
            {"FlipAngles": fa, "RepetitionTime": tr[0] / 1000.0, "B1Corrected": b1 is not None})
 
 
-def cmd_t2star(args) -> None:
+def _cmd_mono(args, fitter, what: str, method: str) -> None:
     s = load_series(args.input, resample=args.resample)
     te = s.values("te_ms", args.te, "--te")
     mask = load_mask(args.mask, s.geometry, args.resample)
-    maps = fit_t2star(_magnitude(s, "T2* fitting"), te, mask=mask, device=args.device,
-                      progress=progress_bar("fit t2star", args.quiet))
-    _write(args, s, maps, "mono-exponential: weighted log-linear start + Levenberg-Marquardt",
-           {"EchoTime": [t / 1000.0 for t in te]})
+    maps = fitter(_magnitude(s, what), te, mask=mask, device=args.device,
+                  progress=progress_bar(f"fit {args.model}", args.quiet))
+    _write(args, s, maps, method, {"EchoTime": [t / 1000.0 for t in te]})
+
+
+def cmd_t2star(args) -> None:
+    _cmd_mono(args, fit_t2star, "T2* fitting", "mono-exponential: weighted log-linear start + Levenberg-Marquardt")
 
 
 def cmd_t2(args) -> None:
-    s = load_series(args.input, resample=args.resample)
-    te = s.values("te_ms", args.te, "--te")
-    mask = load_mask(args.mask, s.geometry, args.resample)
-    maps = fit_t2(_magnitude(s, "T2 fitting"), te, mask=mask, device=args.device,
-                  progress=progress_bar("fit t2", args.quiet))
-    _write(args, s, maps, "mono-exponential multi-echo spin echo", {"EchoTime": [t / 1000.0 for t in te]})
+    _cmd_mono(args, fit_t2, "T2 fitting", "mono-exponential multi-echo spin echo")
 
 
 def cmd_t1_ir(args) -> None:
@@ -148,14 +146,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="Model-based fitting of quantitative maps from a multi-image series.")
     fsub = fit.add_subparsers(dest="model", metavar="MODEL", required=True)
 
-    def base(name, help_, func, phase=False):
+    def base(name, help_, func, phase=False, torch_fit=True):
         p = fsub.add_parser(name, help=help_, description=help_)
         p.add_argument("--input", action="append", required=True, metavar="IMG",
                        help="image (NIfTI/NRRD file or DICOM folder); repeat, or give one 4D file")
         if phase:
             p.add_argument("--phase", action="append", metavar="IMG", help="phase image (radians) for each --input, in order")
         p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-        add_common(p)
+        add_common(p, device=torch_fit)  # closed-form fits run in numpy: no --device
         p.set_defaults(func=func)
         return p
 
@@ -170,11 +168,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = base("t1-ir", "inversion-recovery T1 (ms), the reference method", cmd_t1_ir)
     p.add_argument("--ti", type=number_list, metavar="MS,...", help="inversion times in ms (default: sidecars)")
     p.add_argument("--tr", type=float, metavar="MS", help="repetition time in ms (default: sidecars)")
-    p = base("b1-afi", "relative B1 from an AFI pair (TR1 image first, then TR2)", cmd_b1_afi)
+    p = base("b1-afi", "relative B1 from an AFI pair (TR1 image first, then TR2)", cmd_b1_afi, torch_fit=False)
     p.add_argument("--flip-angle", type=float, metavar="DEG", help="nominal flip angle in degrees (default: sidecar)")
     p.add_argument("--tr", type=number_list, metavar="TR1,TR2", help="the two TRs in ms (default: sidecars)")
     p.add_argument("--t1", metavar="IMG", help="T1 map (ms) for the exact AFI equation; without it TR << T1 is assumed")
-    p = base("b0", "B0 (Hz) from two complex echoes (magnitude + phase)", cmd_b0, phase=True)
+    p = base("b0", "B0 (Hz) from two complex echoes (magnitude + phase)", cmd_b0, phase=True, torch_fit=False)
     p.add_argument("--te", type=number_list, metavar="MS,MS", help="the two echo times in ms (default: sidecars)")
     p = base("fatwater", "PDFF (%%), R2* (1/s), B0 (Hz), water and fat from 3+ complex echoes", cmd_fatwater, phase=True)
     p.add_argument("--te", type=number_list, metavar="MS,...", help="echo times in ms (default: sidecars)")
@@ -184,4 +182,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tr", type=float, metavar="MS", help="TR for --t1-correct (default: sidecar)")
     p.add_argument("--t1-water", type=float, default=809.0, metavar="MS", help="water T1 for --t1-correct (default 809, liver 3 T)")
     p.add_argument("--t1-fat", type=float, default=380.0, metavar="MS", help="fat T1 for --t1-correct (default 380, 3 T)")
-    base("dixon", "two-point Dixon PDFF (%%) from in-phase then out-of-phase magnitudes", cmd_dixon)
+    base("dixon", "two-point Dixon PDFF (%%) from in-phase then out-of-phase magnitudes", cmd_dixon, torch_fit=False)

@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import torch
 
 from ..acquisition import Acquisition
+from ..device import resolve_device
 from ..io.maps_dir import read_maps
 from ..io.writer import write_single
 from ..synthesis import SEQUENCES, required_maps, synthesize
@@ -17,8 +19,10 @@ def cmd_synth(args) -> None:
                       sequence=args.sequence, source="the command line").validate()
     needed = required_maps(args.sequence, acq)
     maps, geom = read_maps(args.maps, names=needed + ("B1",), required=needed)
-    img = synthesize(maps, args.sequence, acq)
-    img = np.nan_to_num(np.asarray(img, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    dev = resolve_device(args.device)
+    tmaps = {k: torch.from_numpy(np.asarray(v, np.float32)).to(dev) for k, v in maps.items()}
+    img = synthesize(tmaps, args.sequence, acq).cpu().numpy()
+    img = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     side = {"Sequence": args.sequence, "SynthesizedFrom": sorted(maps), **acq.to_bids()}
     write_single(args.out, img, geom, quantity=f"synthetic {args.sequence}", unit="a.u.", sidecar=side)
     print(f"wrote {args.out} ({args.sequence}, {', '.join(f'{k}={v}' for k, v in acq.to_bids().items())})")
@@ -37,4 +41,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--echo-spacing", type=float, metavar="MS", help="MPRAGE readout excitation spacing in ms")
     p.add_argument("--n-excitations", type=int, metavar="N", help="MPRAGE readout excitations per inversion")
     p.add_argument("--out", required=True, metavar="IMG", help="output image (.nii.gz or .nrrd)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where torch runs (default auto)")
     p.set_defaults(func=cmd_synth)

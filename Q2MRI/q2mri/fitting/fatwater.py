@@ -169,6 +169,8 @@ def fit_fatwater(echoes: np.ndarray, te_ms: Sequence[float], field_strength_t: f
         raise Q2MRIError("water-fat separation needs complex echoes: give magnitude and phase images (--phase)")
     if echoes.shape[-1] < 3 or len(te_ms) != echoes.shape[-1]:
         raise Q2MRIError(f"water-fat separation needs 3 or more echoes with one TE each (got {echoes.shape[-1]} echoes, {len(te_ms)} TEs)")
+    if len(set(round(float(t), 6) for t in te_ms)) != len(te_ms):
+        raise Q2MRIError(f"water-fat separation needs distinct echo times, got {list(te_ms)} ms; check EchoTime or --te")
     dev = resolve_device(device)
     shape = echoes.shape[:-1]
     if mask is None:

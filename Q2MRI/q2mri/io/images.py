@@ -187,7 +187,7 @@ def check_intensities(vol: Volume, what: str = "image", allow_negative: bool = F
     if not finite.all():
         n = int((~finite).sum())
         raise Q2MRIError(f"{what} {vol.path} has {n} NaN or Inf voxel(s); replace them (e.g. with 0) before fitting")
-    if not allow_negative and np.iscomplexobj(a) is False and (a < 0).any():
+    if not allow_negative and not np.iscomplexobj(a) and (a < 0).any():
         raise Q2MRIError(f"{what} {vol.path} has negative intensities (min {float(a.min()):.4g}); "
                          "magnitude images are expected: give phase images with --phase, or take the magnitude")
 
