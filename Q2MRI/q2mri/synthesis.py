@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-import numpy as np
 
 from . import physics
 from .acquisition import Acquisition

@@ -1,6 +1,5 @@
 """Fits: noiseless round trips through the physics, and noise behaviour against a
 per-voxel scipy curve_fit on the same data."""
-import math
 
 import numpy as np
 import pytest

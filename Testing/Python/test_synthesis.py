@@ -1,5 +1,4 @@
 """Contrast synthesis: each sequence equals its physics equation; missing maps are errors."""
-import math
 
 import numpy as np
 import pytest
