@@ -10,7 +10,7 @@ from ..errors import Q2MRIError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import evaluate, fit, roi, synth
+    from . import evaluate, fit, roi, simulate, synth
 
     p = argparse.ArgumentParser(prog="q2mri", description="Quantitative MRI maps from weighted images: fit, "
                                 "synthesize, measure and evaluate. Units: T1/T2/T2* ms, R2* 1/s, B0 Hz, B1 relative, "
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.register(sub)
     roi.register(sub)
     evaluate.register(sub)
+    simulate.register(sub)
     return p
 
 
