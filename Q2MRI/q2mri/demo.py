@@ -1,5 +1,6 @@
 """./run demo: the core chain on the bundled sample case.
 
+On the bundled knee case (q2mri simulate, knee-vfa protocol of papers/000 A.1):
 AFI pair -> B1; four SPGR flip angles (+ B1) -> T1 and PD; compare with the ground truth;
 synthesize an unseen flip angle from the fitted maps (papers/000 A.4) and compare it
 with the same flip angle synthesized from the truth; ROI table per tissue; pictures.
@@ -22,7 +23,7 @@ from .metrics.image import evaluate
 from .physics import spgr
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "Resources" / "SampleData" / "core-knee-vfa"
+SAMPLE = ROOT / "Resources" / "SampleData" / "knee-vfa" / "case-0000"
 NEW_FA_DEG = 15.0
 
 
@@ -35,12 +36,13 @@ def run(cmd: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     sample = SAMPLE
-    if not (sample / "images").is_dir():  # installed without the checkout: make it
-        from .sample import make_sample
-        sample = make_sample(Path(tempfile.mkdtemp()) / "core-knee-vfa")
+    if not (sample / "maps").is_dir():  # installed without the checkout: simulate it the same way
+        from .phantoms.simulate import simulate_dataset
+        sample = simulate_dataset("knee", "knee-vfa", 1, 7, Path(tempfile.mkdtemp()) / "knee-vfa", slices=6,
+                                  matrix=96) / "case-0000"
     out = Path(argv[0]) if argv else ROOT / "out" / "demo"
     maps = out / "maps"
-    img = sample / "images"
+    img = sample
     run(["fit", "b1-afi", "--input", str(img / "afi_tr1.nii.gz"), "--input", str(img / "afi_tr2.nii.gz"),
          "--out", str(maps)])
     run(["fit", "vfa"] + sum((["--input", str(img / f"spgr_fa{fa:02d}.nii.gz")] for fa in (5, 10, 20, 30)), [])
@@ -49,24 +51,28 @@ def main(argv: list[str] | None = None) -> int:
         + ["--out", str(out / "maps_noB1")])
     run(["synth", "--maps", str(maps), "--sequence", "spgr", "--flip-angle", str(NEW_FA_DEG), "--tr", "20",
          "--out", str(out / f"spgr_fa{int(NEW_FA_DEG)}_synth.nii.gz")])
-    run(["roi", "--map", str(maps / "T1.nii.gz"), "--labels", str(sample / "labels.nii.gz"),
+    run(["roi", "--map", str(maps / "T1.nii.gz"), "--labels", str(sample / "maps" / "labels.nii.gz"),
          "--csv", str(out / "roi_T1.csv")])
 
-    labels = read_image(sample / "labels.nii.gz").array
-    tissue = (labels > 0) & (labels != 4)  # cortical bone (PD 0.2, T2* 0.5 ms) is reported in the ROI table
-    truth = {k: read_image(sample / "maps" / f"{k}.nii.gz").array for k in ("T1", "PD", "B1")}
+    labels = read_image(sample / "maps" / "labels.nii.gz").array
+    # Cortical bone and tendons (PD 0.2-0.5, ultrashort T2*) are in the ROI table, not the summary.
+    tissue = (labels > 0) & (labels != 4) & (labels != 8)
+    truth = {k: read_image(sample / "maps" / f"{k}.nii.gz").array for k in ("T1", "PD", "B1", "receive")}
+    # The images carry the receive sensitivity, so VFA's PD is the apparent PD x receive.
+    truth["PD_apparent"] = truth["PD"] * truth["receive"]
     fit = {k: read_image(maps / f"{k}.nii.gz").array for k in ("T1", "PD", "B1")}
     nob1 = read_image(out / "maps_noB1" / "T1.nii.gz").array
     synth = read_image(out / f"spgr_fa{int(NEW_FA_DEG)}_synth.nii.gz").array
-    synth_truth = spgr(truth["T1"], truth["PD"], NEW_FA_DEG, 20.0, 0.0, np.inf, truth["B1"])
+    # what the scanner would have recorded at the new angle: truth maps with the receive field
+    synth_truth = spgr(truth["T1"], truth["PD_apparent"], NEW_FA_DEG, 20.0, 0.0, np.inf, truth["B1"])
     report = {
         "B1 (AFI) vs truth": evaluate(fit["B1"], truth["B1"], tissue),
         "T1 (VFA + B1) vs truth": evaluate(fit["T1"], truth["T1"], tissue),
         "T1 (VFA, no B1) vs truth": evaluate(nob1, truth["T1"], tissue),
-        "PD (VFA + B1) vs truth": evaluate(fit["PD"], truth["PD"], tissue),
+        "PD x receive (VFA + B1) vs truth": evaluate(fit["PD"], truth["PD_apparent"], tissue),
         f"synthesized {NEW_FA_DEG:g} deg vs truth": evaluate(synth, synth_truth, tissue),
     }
-    print("\nAccuracy inside the tissue mask (cortical bone excluded):")
+    print("\nAccuracy inside the tissue mask (cortical bone and tendons excluded):")
     print(f"  {'comparison':34s} {'rel l1':>8s} {'r':>8s} {'SSIM':>7s} {'MPE %':>7s}")
     for k, v in report.items():
         print(f"  {k:34s} {v['l1']:8.4f} {v['corr']:8.5f} {v['ssim']:7.4f} {v['mpe']:7.2f}")

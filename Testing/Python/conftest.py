@@ -13,14 +13,14 @@ import SimpleITK as sitk
 from q2mri.cli.main import main as q2mri_main
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "Resources" / "SampleData" / "core-knee-vfa"
+SAMPLE = ROOT / "Resources" / "SampleData" / "knee-vfa" / "case-0000"
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture
 def sample() -> Path:
-    assert (SAMPLE / "images").is_dir(), "bundled sample missing: run scripts/make_core_sample.py"
+    assert (SAMPLE / "maps").is_dir(), "bundled sample missing: run scripts/make_sample_data.sh"
     return SAMPLE
 
 

@@ -85,8 +85,9 @@ def labels_from_fractions(fractions: dict[int, np.ndarray], threshold: float = 0
     return np.where(stack.sum(0) >= threshold, lab, 0).astype(np.int16)
 
 
-def one_hot_fractions(labels: np.ndarray, sigma_vox: float = 0.6) -> dict[int, np.ndarray]:
-    """Partial volume for procedural (hard-edged) phantoms: blurred one-hot label maps."""
+def one_hot_fractions(labels: np.ndarray, sigma_vox: float = 0.3) -> dict[int, np.ndarray]:
+    """Partial volume for procedural (hard-edged) phantoms: one-hot label maps blurred by
+    a Gaussian of 0.3 voxel, the SD of a one-voxel box (the voxel's own footprint)."""
     from scipy import ndimage
     out = {}
     for lab in np.unique(labels):

@@ -132,7 +132,7 @@ def make_case(phantom: str, rng: np.random.Generator, slices: int | None = None,
 
 def _compact(a: np.ndarray, bits: int) -> np.ndarray:
     """Zero the lowest mantissa bits of float32 data (relative precision 2^-(23-bits)) so
-    that noisy images compress; used only for the small bundled sample."""
+    that noisy data compress; used for the small bundled sample."""
     if bits <= 0:
         return a
     v = np.ascontiguousarray(a, np.float32).view(np.uint32)
@@ -146,10 +146,10 @@ def write_case(folder: Path, case: PhantomCase, images: list[SimulatedImage], *,
     entry = {"id": folder.name, "images": [], "maps": []}
     with OutputWriter(folder) as w:
         for name in MAPS_BY_PHANTOM[case.phantom]:
-            w.write_image(f"maps/{name}.nii.gz", case.maps[name].astype(np.float32), g,
+            w.write_image(f"maps/{name}.nii.gz", _compact(case.maps[name], compact_bits), g,
                           sidecar={"Description": "ground truth", "Phantom": case.phantom})
             entry["maps"].append(f"maps/{name}.nii.gz")
-        w.write_image("maps/receive.nii.gz", case.receive, g, quantity="receive", unit="relative",
+        w.write_image("maps/receive.nii.gz", _compact(case.receive, compact_bits), g, quantity="receive", unit="relative",
                       sidecar={"Description": "receive-coil sensitivity multiplying every image; not part of PD"})
         if phase0 is not None:
             w.write_image("maps/phase0.nii.gz", phase0.astype(np.float32), g, quantity="phase0", unit="rad",
