@@ -32,6 +32,7 @@ def main():
     torch.set_num_threads(2)
     rng = np.random.default_rng(1)
     lab, t1, pd, _, b1 = knee_volume(a.slices)
+    b1 = np.where(b1 > 0, b1, 1.0).astype(np.float32)  # a measured B1 map covers the background too
     clean = np.stack([spgr(t1, pd, fa, TR, b1=b1) for fa in FA], -1).astype(np.float32)
     sigma = float(clean[lab > 0].max()) / a.snr
     imgs = rician(clean, sigma, rng)

@@ -1,4 +1,4 @@
-"""PNG mosaics of each phantom (images and maps) for docs/phantoms.md.
+"""PNG mosaics of each phantom (images and maps) and the parameter tables of docs/phantoms.md.
 
     .venv/bin/python scripts/make_phantom_figures.py
 """
@@ -54,7 +54,36 @@ def mosaic(phantom, protocol, kw, seed=3):
     return path
 
 
+def tissue_tables() -> str:
+    """Markdown tables of every tissue distribution, from q2mri.phantoms.tissues."""
+    from q2mri.phantoms import tissues as T
+    lines = []
+    for title, table in (("Brain", T.BRAIN), ("Knee", T.KNEE), ("Liver and abdomen", T.LIVER)):
+        lines += [f"**{title}** (3 T; uniform draws per case)", "",
+                  "| label | tissue | T1 (ms) | T2 (ms) | T2* (ms) | PD | PDFF (%) | source |", "|---|---|---|---|---|---|---|---|"]
+        for lab, t in table.items():
+            pd = "coupled: 1/PD = A + B R1" if t.pd is None else f"{t.pd[0]:g}-{t.pd[1]:g}"
+            rng_ = lambda r: f"{r[0]:g}-{r[1]:g}"
+            lines.append(f"| {lab} | {t.name}{' (lesion)' if t.lesion else ''} | {rng_(t.t1_ms)} | {rng_(t.t2_ms)} | "
+                         f"{rng_(t.t2s_ms)} | {pd} | {rng_(t.pdff_pct)} | {t.source} |")
+        lines.append("")
+    lines.append(f"Liver, per case: PDFF {T.LIVER_PDFF_PCT[0]:g}-{T.LIVER_PDFF_PCT[1]:g} % (uniform), R2* "
+                 f"{T.LIVER_R2S_PER_S[0]:g}-{T.LIVER_R2S_PER_S[1]:g} 1/s (log-uniform). PD coupling: A = {T.PD_A}, "
+                 f"B = {T.PD_B_S} s, scatter {100 * T.PD_SCATTER:g} % (Fatouros et al. 1991; Gras et al. 2013).")
+    return "\n".join(lines)
+
+
+def write_tables(doc: Path) -> None:
+    text = doc.read_text()
+    start, end = "<!-- tissue-table:start -->", "<!-- tissue-table:end -->"
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    doc.write_text(head + start + "\n" + tissue_tables() + "\n" + end + tail)
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     for ph, pr, kw in SETUPS:
         print(mosaic(ph, pr, kw))
+    write_tables(OUT.parent / "phantoms.md")
+    print(OUT.parent / "phantoms.md")
