@@ -67,7 +67,8 @@ def maps_from_fractions(fractions: dict[int, np.ndarray], tissues: CaseTissues, 
     inside = pd > 1e-6
     safe = np.where(inside, pd, 1.0)
     out = {
-        "PD": np.clip(pd, 0.0, 1.0),  # a voxel cannot hold more water than pure water
+        # a voxel cannot hold more water than pure water; below 1e-6 it holds none (T1 etc. are 0 there)
+        "PD": np.where(inside, np.clip(pd, 0.0, 1.0), 0.0),
         "T1": np.where(inside, safe / np.where(inside, r1, 1.0), 0.0),
         "T2": np.where(inside, safe / np.where(inside, r2, 1.0), 0.0),
         "T2s": np.where(inside, safe / np.where(inside, r2s, 1.0), 0.0),

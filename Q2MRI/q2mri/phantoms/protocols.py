@@ -24,7 +24,7 @@ from ..errors import Q2MRIError
 class Image:
     """One image of a protocol: a file name stem, its kind and its acquisition."""
     name: str
-    kind: str            # spgr, afi1, afi2, gre_complex, mprage, flair
+    kind: str            # spgr, gre_magnitude, gre_complex, afi1, afi2, mprage, flair, se
     acq: Acquisition
 
 

@@ -10,6 +10,7 @@ training data):
 - complex multi-echo: c * e^{i phi0} * gre_complex(...) as above (liver-me)
 - MPRAGE:  c * physics.mprage(T1, PD, FA, TR, TI, echo spacing, N, TE, T2*, B1)
 - FLAIR:   c * physics.flair(T1, T2, PD, TI, TR, TE) (ideal inversion and refocusing: no B1)
+- spin echo: c * physics.spin_echo(T1, T2, PD, TR, TE) (ideal pulses)
 c is the receive sensitivity (maps/receive.nii.gz); the ground-truth PD is free of it, so a
 network must learn to see through it (or use the normalisation described in
 docs/phantoms.md). phi0 is a smooth transmit/receive phase (maps/phase0.nii.gz).
@@ -64,6 +65,9 @@ def clean_signal(case: PhantomCase, img: Image, phase0: np.ndarray | None = None
     if img.kind == "mprage":
         s = physics.mprage(m["T1"], m["PD"], a.flip_angle_deg, a.tr_ms, a.ti_ms, a.echo_spacing_ms, a.n_excitations,
                            te, np.where(m["T2s"] > 0, m["T2s"], 1.0), m["B1"])
+        return (case.receive * s).astype(np.float32)
+    if img.kind == "se":
+        s = physics.spin_echo(m["T1"], np.where(m["T2"] > 0, m["T2"], 1.0), m["PD"], a.tr_ms, te)
         return (case.receive * s).astype(np.float32)
     if img.kind == "flair":
         s = physics.flair(m["T1"], np.where(m["T2"] > 0, m["T2"], 1.0), m["PD"], a.ti_ms, a.tr_ms, te)
