@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io.images import Geometry
 from . import fields
 from .case import PhantomCase, maps_from_fractions, one_hot_fractions
 from .shapes import Frame, cylinder, distance_inside_mm, distance_outside_mm, ellipsoid, segment_tube
@@ -26,10 +25,8 @@ FAT, MUSCLE, MARROW, CORTEX, CARTILAGE, FLUID, MENISCUS, TENDON, LESION = range(
 def make_knee(rng: np.random.Generator, slices: int = 36, matrix: int = 256, fov_mm: float = 150.0,
               slice_mm: float = 3.0, field_t: float = 3.0) -> PhantomCase:
     """One knee case on a (slices, matrix, matrix) sagittal grid."""
-    d = fov_mm / matrix
-    vox = (slice_mm, d, d)
-    shape = (slices, matrix, matrix)
-    fr = Frame(shape, vox)
+    fr = Frame.square(slices, matrix, fov_mm, slice_mm)
+    vox, shape = fr.voxel_mm, fr.shape
     s = rng.uniform(0.88, 1.12)                       # overall size
     flex = rng.uniform(0.0, 30.0)                     # flexion, degrees
     j = lambda sd=1.0: 1.0 + sd * rng.uniform(-0.08, 0.08)   # per-structure shape jitter
@@ -87,9 +84,7 @@ def make_knee(rng: np.random.Generator, slices: int = 36, matrix: int = 256, fov
     maps = maps_from_fractions(one_hot_fractions(lab), tissues, rng)
     maps["B1"] = fields.transmit_b1(rng, shape).astype(np.float32)
     maps["B0"] = fields.b0_field(rng, shape, vox, field_t, bone=lab == CORTEX, smooth_hz=150.0, b0_axis=1)
-    geom = Geometry((matrix, matrix, slices), (d, d, slice_mm),
-                    (-(matrix - 1) / 2 * d, -(matrix - 1) / 2 * d, -(slices - 1) / 2 * slice_mm),
-                    (0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0))   # x = AP, y = SI, z = LR (sagittal)
+    geom = fr.geometry((0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0))   # x = AP, y = SI, z = LR (sagittal)
     drawn["tissues"] = tissues.values
     return PhantomCase("knee", lab, tissues.names, maps, fields.receive_bias(rng, shape).astype(np.float32),
                        geom, field_t, drawn)

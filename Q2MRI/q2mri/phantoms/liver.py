@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io.images import Geometry
 from . import fields
 from .case import PhantomCase, maps_from_fractions, one_hot_fractions
 from .shapes import Frame, cylinder, ellipsoid
@@ -23,10 +22,8 @@ SUBQ, VISC, MUSCLE, LIVER_L, SPLEEN, KIDNEY, VESSEL, MARROW, CORTEX, CANAL = ran
 
 def make_liver(rng: np.random.Generator, slices: int = 32, matrix: int = 180, fov_mm: float = 380.0,
                slice_mm: float = 5.0, field_t: float = 3.0) -> PhantomCase:
-    d = fov_mm / matrix
-    vox = (slice_mm, d, d)
-    shape = (slices, matrix, matrix)
-    fr = Frame(shape, vox)
+    fr = Frame.square(slices, matrix, fov_mm, slice_mm)
+    vox, shape = fr.voxel_mm, fr.shape
     z, y, x = fr.axes                       # SI (+superior), AP (+anterior), LR (+left)
     s = rng.uniform(0.88, 1.12)
     lab = np.zeros(shape, np.int16)
@@ -73,9 +70,7 @@ def make_liver(rng: np.random.Generator, slices: int = 32, matrix: int = 180, fo
     maps["PDFF"] = np.clip(maps["PDFF"], 0, 100)
     maps["B1"] = fields.transmit_b1(rng, shape, 0.6, 1.4).astype(np.float32)
     maps["B0"] = fields.b0_field(rng, shape, vox, field_t, air=air | ~body, smooth_hz=200.0, b0_axis=0)
-    geom = Geometry((matrix, matrix, slices), (d, d, slice_mm),
-                    (-(matrix - 1) / 2 * d, -(matrix - 1) / 2 * d, -(slices - 1) / 2 * slice_mm),
-                    (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+    geom = fr.geometry((1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
     drawn = {"scale": s, "liver_pdff_pct": pdff, "liver_r2s_per_s": r2s, "fat_mm": fat_t, "tissues": tissues.values}
     return PhantomCase("liver", lab, tissues.names, maps, fields.receive_bias(rng, shape).astype(np.float32),
                        geom, field_t, drawn)

@@ -14,6 +14,19 @@ class Frame:
         self.axes = [((np.arange(n, dtype=np.float32) - (n - 1) / 2.0) * d).reshape([-1 if i == j else 1 for j in range(3)])
                      for i, (n, d) in enumerate(zip(shape, voxel_mm))]
 
+    @classmethod
+    def square(cls, slices: int, matrix: int, fov_mm: float, slice_mm: float) -> "Frame":
+        """A grid of ``slices`` square slices of matrix x matrix voxels over fov_mm."""
+        d = fov_mm / matrix
+        return cls((slices, matrix, matrix), (slice_mm, d, d))
+
+    def geometry(self, direction: tuple[float, ...]):
+        """The grid's Geometry (centred on the origin) for a direction matrix of the array axes."""
+        from ..io.images import Geometry
+        n, d = self.shape, self.voxel_mm
+        return Geometry((n[2], n[1], n[0]), (d[2], d[1], d[0]),
+                        tuple(-(k - 1) / 2.0 * s for k, s in zip((n[2], n[1], n[0]), (d[2], d[1], d[0]))), direction)
+
     def rotated(self, angle_deg: float, plane: tuple[int, int], centre: tuple[float, float, float]) -> list[np.ndarray]:
         """Coordinates rotated by angle in the plane of two axes about a centre (full arrays)."""
         a, b = plane
