@@ -1,0 +1,60 @@
+"""The 2D U-Net of papers/001 (section 2.3, Fig. 1).
+
+Four down- and four up-sampling steps; at every scale three groups of 3x3 convolution +
+batch normalisation + ReLU; 2x2 average pooling on the way down; bilinear up-sampling
+followed by a 2x2 convolution on the way up; long skip connections (concatenation).
+papers/001 fed the three weighted images (MPRAGE, GRE, FLAIR) as channels and took T1
+and T2 as output channels.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .layers import FiLM, modulate
+
+
+def conv_groups(cin: int, c: int, n: int = 3) -> nn.Sequential:
+    layers = []
+    for i in range(n):
+        layers += [nn.Conv2d(cin if i == 0 else c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class UpConv(nn.Module):
+    """Bilinear x2 up-sampling, then a 2x2 convolution (padded right/bottom to keep the size)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 2)
+
+    def forward(self, x):
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.conv(F.pad(x, (0, 1, 0, 1), mode="replicate"))
+
+
+class UNet(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, levels: int = 5, width: int = 32, acq_dim: int = 0):
+        super().__init__()
+        self.levels = levels
+        ch = [width * 2 ** i for i in range(levels)]
+        self.enc = nn.ModuleList(conv_groups(in_ch if i == 0 else ch[i - 1], ch[i]) for i in range(levels))
+        self.up = nn.ModuleList(UpConv(ch[i + 1], ch[i]) for i in range(levels - 1))
+        self.dec = nn.ModuleList(conv_groups(2 * ch[i], ch[i]) for i in range(levels - 1))
+        self.head = nn.Conv2d(ch[0], out_ch, 1)
+        self.film = FiLM(acq_dim, ch) if acq_dim else None
+        self.multiple = 2 ** (levels - 1)
+
+    def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
+        films = self.film(acq) if self.film is not None and acq is not None else [None] * self.levels
+        skips = []
+        for i in range(self.levels):
+            if i > 0:
+                x = F.avg_pool2d(x, 2)
+            x = modulate(self.enc[i](x), films[i])
+            skips.append(x)
+        x = skips.pop()
+        for i in reversed(range(self.levels - 1)):
+            x = modulate(self.dec[i](torch.cat([self.up[i](x), skips[i]], 1)), films[i])
+        return self.head(x)
