@@ -10,7 +10,7 @@ from ..errors import Q2MRIError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import evaluate, fit, roi, simulate, synth
+    from . import evaluate, fit, predict, roi, simulate, synth, train
 
     p = argparse.ArgumentParser(prog="q2mri", description="Quantitative MRI maps from weighted images: fit, "
                                 "synthesize, measure and evaluate. Units: T1/T2/T2* ms, R2* 1/s, B0 Hz, B1 relative, "
@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     roi.register(sub)
     evaluate.register(sub)
     simulate.register(sub)
+    train.register(sub)
+    predict.register(sub)
     return p
 
 

@@ -1,0 +1,160 @@
+"""Prediction: maps, per-voxel uncertainty and the physics-consistency residual.
+
+The small, stable API that the command line, the Slicer module and the web app call:
+
+    predict(task, images, acquisitions, model=None, device="auto") -> Prediction
+
+images are 3D arrays (z, y, x) in the acquisition plane (complex for fatwater-ipop), one
+per task input; trailing optional inputs may be left out. Prediction runs slice by slice
+in the acquisition plane, because the networks are 2D and the in-plane resolution is the
+finest (anisotropic voxels stay as acquired). Any in-plane size works (padded inside the
+model); slices go in batches that bound memory; on a CUDA out-of-memory error the batch is
+halved, and at one slice the work falls back to the CPU with a warning.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..acquisition import LABEL, Acquisition
+from ..device import resolve_device
+from ..errors import Q2MRIError
+from ..fitting.voxelwise import default_mask
+from .registry import find_model, load_model
+from .tasks import RESYNTHESIS, TASKS, Task, consistency
+
+ACQ_FIELDS = ("flip_angle_deg", "tr_ms", "te_ms", "ti_ms", "field_strength_t")
+
+
+@dataclass
+class Prediction:
+    maps: dict[str, np.ndarray]                    # T1, PD, ..., <MAP>_sd, consistency
+    consistency: float | None                      # mean relative residual in the mask
+    warnings: list[str] = field(default_factory=list)
+    model: str = ""
+
+
+def check_acquisitions(task: Task, acqs: Sequence[Acquisition]) -> list[str]:
+    """Errors for protocols that make no sense, warnings outside the trained range."""
+    notes = []
+    for spec, acq in zip(task.inputs, acqs):
+        base = spec.image.acq
+        needed = [f for f in ("flip_angle_deg", "tr_ms", "te_ms", "ti_ms") if getattr(base, f) is not None
+                  and f in spec.ranges or (f in ("flip_angle_deg", "tr_ms") and getattr(base, f) is not None)]
+        acq.require(*needed)
+        for f, (lo, hi) in spec.ranges.items():
+            v = getattr(acq, f)
+            if v is not None and not (lo <= v <= hi):
+                notes.append(f"{acq.source or 'input'}: {LABEL[f]} {v:g} is outside the model's trained range "
+                             f"{lo:g}-{hi:g}; expect lower accuracy")
+    return notes
+
+
+def _acq_tensor(task: Task, acqs: Sequence[Acquisition]) -> torch.Tensor:
+    v = np.zeros(task.acq_dim, np.float32)
+    for i, spec in enumerate(task.inputs[: len(acqs)]):
+        a = acqs[i]
+        base = spec.image.acq
+        for j, f in enumerate(ACQ_FIELDS):
+            val = getattr(a, f)
+            if val is None:
+                val = getattr(base, f)
+            v[5 * i + j] = float(val or 0.0)
+    return torch.from_numpy(v)
+
+
+def _normalise(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per slice and channel, divide by the 95th percentile inside the mask (papers/001)."""
+    out = torch.empty_like(x)
+    for s in range(x.shape[0]):
+        m = mask[s]
+        for c in range(x.shape[1]):
+            vals = x[s, c][m].abs() if m.any() else x[s, c].abs().flatten()
+            p95 = torch.quantile(vals.float(), 0.95) if vals.numel() else torch.tensor(1.0)
+            out[s, c] = x[s, c] / (p95 if p95 > 0 else 1.0)
+    return out
+
+
+def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acquisition], *,
+            model: str | None = None, device: str = "auto", batch: int | None = None,
+            mask: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None) -> Prediction:
+    if task not in TASKS:
+        raise Q2MRIError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    t = TASKS[task]
+    n_req = len(t.inputs) - t.optional_inputs
+    if not (n_req <= len(images) <= len(t.inputs)):
+        raise Q2MRIError(f"task {task} takes {n_req}" + (f" to {len(t.inputs)}" if t.optional_inputs else "") +
+                         f" input image(s), got {len(images)}")
+    if len(acquisitions) != len(images):
+        raise Q2MRIError("give one acquisition record per input image")
+    shape = images[0].shape
+    if any(im.shape != shape for im in images):
+        raise Q2MRIError("the input images have different shapes; resample them onto one grid")
+    notes = check_acquisitions(t, acquisitions)
+    for n in notes:
+        warnings.warn(n)
+    folder = find_model(model, task)
+    dev = resolve_device(device)
+    net, card = load_model(folder, dev)
+    chans = []
+    for im in images:
+        if t.complex_inputs:
+            if not np.iscomplexobj(im):
+                raise Q2MRIError(f"task {task} needs complex echoes (magnitude and phase)")
+            chans += [im.real, im.imag]
+        else:
+            chans.append(np.abs(im))
+    while len(chans) < t.channels:           # absent optional inputs: zero channels, zero acquisition
+        chans.append(np.zeros(shape, np.float32))
+    x_all = np.stack(chans, 1).astype(np.float32)                       # (Z, C, Y, X)
+    if mask is None:
+        mask = default_mask(np.abs(np.stack([np.abs(im) for im in images], -1)), 0.05)
+    acq = _acq_tensor(t, acquisitions)
+    z = shape[0]
+    outs = {k: np.zeros(shape, np.float32) for k in t.targets}
+    sds = {k: np.zeros(shape, np.float32) for k in t.targets}
+    cons_map = np.zeros(shape, np.float32)
+    bs = batch or (32 if dev.type == "cuda" else 8)
+    start = 0
+    if progress:
+        progress(0, z)
+    with torch.inference_mode():
+        while start < z:
+            stop = min(z, start + bs)
+            try:
+                x = torch.from_numpy(x_all[start:stop]).to(dev)
+                m = torch.from_numpy(np.ascontiguousarray(mask[start:stop])).to(dev)
+                xn = _normalise(x, m)
+                a = acq[None].expand(stop - start, -1).to(dev)
+                mean, sd = net(xn, a)
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                if bs > 1:
+                    bs = max(1, bs // 2)
+                    continue
+                warnings.warn("CUDA ran out of memory at one slice per batch; continuing on the CPU")
+                dev = torch.device("cpu")
+                net = net.to(dev)
+                continue
+            mm = m.to(mean.dtype)[:, None]
+            for i, k in enumerate(t.targets):
+                outs[k][start:stop] = (mean[:, i] * mm[:, 0]).cpu().numpy()
+                sds[k][start:stop] = (sd[:, i] * mm[:, 0]).cpu().numpy()
+            if task in RESYNTHESIS:
+                maps = {k: mean[:, i] for i, k in enumerate(t.targets)}
+                rmap, _ = consistency(task, xn, maps, a, m)
+                cons_map[start:stop] = rmap.cpu().numpy()
+            start = stop
+            if progress:
+                progress(start, z)
+    result = dict(outs)
+    result.update({f"{k}_sd": v for k, v in sds.items()})
+    scalar = None
+    if task in RESYNTHESIS:
+        result["consistency"] = cons_map
+        scalar = float(cons_map[mask].mean()) if mask.any() else 0.0
+    return Prediction(result, scalar, notes, str(folder))

@@ -1,0 +1,217 @@
+"""Training: q2mri train --task TASK --data DIR|simulate --out MODEL_DIR.
+
+Defaults from papers/000: loss l1 + 5 (1 - SSIM) on normalised maps, Adam with lr 1e-3,
+beta1 = beta2 = 0.89, eps 1e-8; patch training. Added: the Laplace NLL of the
+uncertainty head, an optional physics-consistency term (papers/003, type 3), k-fold
+splits by subject, resumable checkpoints, a loss log, deterministic seeds, a time budget,
+mixed precision on CUDA, and fine-tuning from an existing model.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, Dataset
+
+from ..device import resolve_device
+from ..errors import Q2MRIError
+from ..phantoms.dataset import Augment, FolderDataset, SimulatedSliceDataset
+from .losses import laplace_nll, paper_loss
+from .quantnet import ModelConfig, QuantNet
+from .registry import find_model, load_model, save_model
+from .tasks import RESYNTHESIS, TASKS, Task, consistency
+
+
+@dataclass
+class TrainConfig:
+    task: str
+    out: Path
+    data: str = "simulate"          # a folder of cases, or "simulate" for on-the-fly phantoms
+    arch: str = "sacnn"
+    levels: int = 4
+    width: int = 16
+    steps: int = 2000
+    max_minutes: float | None = None
+    batch: int = 8
+    patch: int = 96
+    lr: float = 1e-3
+    ssim_weight: float = 5.0
+    nll_weight: float = 0.1
+    physics_weight: float = 0.0
+    folds: int = 5
+    fold: int = 0
+    seed: int = 0
+    cases: int = 16                 # simulated training cases per phantom
+    slices: int = 16
+    matrix: int = 128
+    device: str = "auto"
+    init: str | None = None         # fine-tune from this model (bundled name or folder)
+    resume: bool = False
+    checkpoint_every: int = 200
+    command: str = ""
+
+
+def _datasets(cfg: TrainConfig, task: Task, seed: int, n_cases: int) -> Dataset:
+    aug = Augment(patch=cfg.patch)
+    if cfg.data == "simulate":
+        parts = [SimulatedSliceDataset(ph, task.inputs, task.targets, n_cases=n_cases, seed=seed + 101 * i,
+                                       samples_per_case=4 * cfg.slices, slices=cfg.slices,
+                                       matrix=None if ph == "brain" else cfg.matrix, augment=aug)
+                 for i, ph in enumerate(task.phantoms)]
+        return ConcatDataset(parts)
+    return FolderDataset(cfg.data, task.folder_inputs if not task.complex_inputs else
+                         [f"{s}_{p}" for s in task.folder_inputs for p in ("mag", "phase")],
+                         task.targets, augment=aug, seed=seed)
+
+
+def split_cases(names: list[str], folds: int, fold: int, seed: int) -> tuple[list[str], list[str]]:
+    """k-fold split by subject: every slice of a case lands on the same side."""
+    if folds < 2:
+        return names, []
+    order = list(names)
+    random.Random(seed).shuffle(order)
+    held = [n for i, n in enumerate(order) if i % folds == fold]
+    return [n for n in names if n not in held], held
+
+
+def _batch(ds: Dataset, idx: list[int], task: Task, rng: np.random.Generator, device, drop_optional: bool = True):
+    items = [ds[i] for i in idx]
+    x = torch.stack([b["inputs"] for b in items])
+    a = torch.stack([b["acq"] for b in items])
+    if drop_optional and task.optional_inputs:
+        per = 2 if task.complex_inputs else 1
+        n_in = len(task.inputs)
+        for j in range(len(items)):
+            keep = n_in - int(rng.integers(0, task.optional_inputs + 1))
+            x[j, keep * per:] = 0
+            a[j, keep * 5:] = 0
+    y = torch.stack([b["targets"] for b in items])
+    m = torch.stack([b["mask"] for b in items])
+    return x.to(device), a.to(device), y.to(device), m.to(device)
+
+
+def _block_order(ds: Dataset, rng: np.random.Generator) -> list[int]:
+    """Indices grouped by case (the simulated datasets cache few cases), shuffled inside."""
+    n = len(ds)
+    block = 64
+    starts = list(range(0, n, block))
+    rng.shuffle(starts)
+    order = []
+    for s in starts:
+        idx = list(range(s, min(n, s + block)))
+        rng.shuffle(idx)
+        order += idx
+    return order
+
+
+def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None = None) -> Path:
+    if cfg.task not in TASKS:
+        raise Q2MRIError(f"unknown task {cfg.task!r}; choose one of {', '.join(TASKS)}")
+    task = TASKS[cfg.task]
+    if cfg.physics_weight and cfg.task not in RESYNTHESIS:
+        raise Q2MRIError(f"--physics-weight is available for {', '.join(RESYNTHESIS)} only")
+    dev = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.data == "simulate":
+        train_ds = _datasets(cfg, task, cfg.seed, cfg.cases)
+        held_desc = f"{max(2, cfg.cases // 4)} simulated cases per phantom with seed {cfg.seed + 10007}"
+    else:
+        full = _datasets(cfg, task, cfg.seed, 0)
+        names = [c.name for c in full.cases]
+        tr, held = split_cases(names, cfg.folds, cfg.fold, cfg.seed)
+        train_ds = FolderDataset(cfg.data, full.inputs, task.targets, augment=Augment(patch=cfg.patch), seed=cfg.seed,
+                                 cases=tr)
+        held_desc = f"fold {cfg.fold} of {cfg.folds}: cases {', '.join(held)}"
+    if cfg.init:
+        net, _ = load_model(find_model(cfg.init, cfg.task), "cpu")
+    else:
+        net = QuantNet(ModelConfig(cfg.arch, task.channels, list(task.targets), list(task.target_scales),
+                                   cfg.levels, cfg.width, task.acq_dim))
+    net = net.to(dev).train()
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.89, 0.89), eps=1e-8)   # papers/000
+    step = 0
+    ckpt = out / "checkpoint.pt"
+    if cfg.resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        rng = np.random.default_rng(state["rng_seed"])
+        torch.set_rng_state(state["torch_rng"])
+    log_path = out / "loss_log.csv"
+    new_log = not (cfg.resume and log_path.exists())
+    log = open(log_path, "w" if new_log else "a", newline="")
+    writer = csv.writer(log)
+    if new_log:
+        writer.writerow(["step", "loss", "paper_loss", "nll", "physics", "seconds"])
+    t0 = time.time()
+    order: list[int] = []
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+    try:
+        while step < cfg.steps:
+            if cfg.max_minutes is not None and time.time() - t0 > 60 * cfg.max_minutes:
+                break
+            if len(order) < cfg.batch:
+                order += _block_order(train_ds, rng)
+            idx, order = order[:cfg.batch], order[cfg.batch:]
+            x, a, y, m = _batch(train_ds, idx, task, rng, dev)
+            yn = y / net.scales
+            with amp:
+                mean, b = net.forward_normalised(x, a)
+            mean, b = mean.float(), b.float()
+            lp = paper_loss(mean, yn, m, cfg.ssim_weight)
+            nll = laplace_nll(mean, b, yn, m)
+            loss = lp + cfg.nll_weight * nll
+            phys = torch.zeros(())
+            if cfg.physics_weight:
+                maps = {k: mean[:, i] * net.scales[0, i, 0, 0] for i, k in enumerate(task.targets)}
+                phys = consistency(cfg.task, x, maps, a, m)[1].mean()
+                loss = loss + cfg.physics_weight * phys
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            step += 1
+            writer.writerow([step, f"{loss.item():.6f}", f"{lp.item():.6f}", f"{nll.item():.6f}",
+                             f"{float(phys):.6f}", f"{time.time() - t0:.1f}"])
+            if step % 10 == 0:
+                log.flush()
+            if progress:
+                progress(step, cfg.steps, loss.item())
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                _checkpoint(ckpt, net, opt, step, rng)
+    finally:
+        log.close()
+    _checkpoint(ckpt, net, opt, step, rng)
+    card = {"task": cfg.task, "description": task.description, "inputs": list(task.folder_inputs),
+            "optional_inputs": task.optional_inputs, "outputs": list(task.targets),
+            "units": {k: v for k, v in zip(task.targets, ("see q2mri.maps",) * len(task.targets))},
+            "protocol_ranges": task.ranges, "normalisation": "each input divided by its 95th percentile in the body "
+            "mask, per slice (papers/001)", "training": {"data": cfg.data, "steps": step, "batch": cfg.batch,
+            "patch": cfg.patch, "seed": cfg.seed, "minutes": round((time.time() - t0) / 60, 1),
+            "device": str(dev)}, "held_out": held_desc, "command": cfg.command, "default": True}
+    return save_model(net.cpu().eval(), out, card)
+
+
+def _checkpoint(path: Path, net, opt, step: int, rng: np.random.Generator) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
+                "rng_seed": int(rng.integers(2 ** 31)), "torch_rng": torch.get_rng_state()}, tmp)
+    tmp.replace(path)
+
+
+def describe(path: Path) -> str:
+    card = json.loads((Path(path) / "card.json").read_text())
+    return f"{card['task']}: {card['training']['steps']} steps in {card['training']['minutes']} min, {card['size_mb']} MB"
+
+

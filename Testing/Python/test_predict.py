@@ -1,0 +1,96 @@
+"""Prediction API and command: outputs on the input geometry, uncertainty, the
+physics-consistency residual, model checksums, and bad input."""
+import json
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from q2mri import Acquisition
+from q2mri.io import read_image
+from q2mri.models.tasks import consistency
+from q2mri.models.train import TrainConfig, train
+from q2mri.phantoms.dataset import Augment, InputSpec, SimulatedSliceDataset
+from q2mri.phantoms.protocols import PRESETS
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("m") / "spgr-t1"
+    train(TrainConfig("spgr-t1", out, steps=6, batch=2, patch=32, levels=3, width=8, cases=1, slices=2, matrix=48))
+    return out
+
+
+def test_predict_writes_every_map_on_the_input_geometry(cli, sample, tiny_model, tmp_path):
+    src = sample / "spgr_fa30.nii.gz"
+    r = cli("predict", "--task", "spgr-t1", "--input", src, "--model", tiny_model, "--out", tmp_path / "p", "--quiet")
+    assert r.code == 0, r.err
+    ref = nib.load(src)
+    for name in ("T1", "PD", "B1", "T1_sd", "PD_sd", "B1_sd", "consistency"):
+        out = nib.load(tmp_path / "p" / f"{name}.nii.gz")
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out.affine, ref.affine, atol=1e-5)
+    t1 = read_image(tmp_path / "p" / "T1.nii.gz").array
+    sd = read_image(tmp_path / "p" / "T1_sd.nii.gz").array
+    assert (sd[t1 != 0] > 0).all()
+    side = json.loads((tmp_path / "p" / "consistency.json").read_text())
+    assert side["MeanConsistency"] >= 0 and json.loads((tmp_path / "p" / "T1.json").read_text())["Units"] == "ms"
+
+
+def test_consistency_is_small_for_the_true_maps_and_large_for_a_corrupted_input():
+    spgr = PRESETS["knee-vfa"].images[2]
+    ds = SimulatedSliceDataset("knee", [InputSpec(spgr, {"flip_angle_deg": (10, 30)}), InputSpec(spgr)],
+                               ["T1", "PD", "B1"], n_cases=1, samples_per_case=4, slices=3, matrix=64,
+                               snr=(200, 200), augment=Augment(flips=False, scale=(1, 1)))
+    s = ds[2]
+    x, a, m = s["inputs"][None], s["acq"][None], s["mask"][None]
+    maps = {k: s["targets"][i][None] for i, k in enumerate(("T1", "PD", "B1"))}
+    _, clean = consistency("spgr-t1", x, maps, a, m)
+    bad = x.clone()
+    bad[..., 20:40, 20:40] *= 1.8             # a corrupted region the maps cannot explain
+    rmap, corrupted = consistency("spgr-t1", bad, maps, a, m)
+    # clean: only noise and the smooth receive field (about 20 %) remain, far below the corruption
+    assert clean.item() < 0.25 and corrupted.item() > 1.5 * clean.item()
+    assert rmap[0, 25:35, 25:35][m[0, 25:35, 25:35]].mean() > 3 * rmap[0][m[0]].median()
+
+
+def test_checksum_mismatch_is_a_clear_error(cli, sample, tiny_model, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    w = broken / "weights.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 0xFF
+    w.write_bytes(bytes(data))
+    r = cli("predict", "--task", "spgr-t1", "--input", sample / "spgr_fa30.nii.gz", "--model", broken,
+            "--out", tmp_path / "o")
+    assert r.code == 2 and "SHA256" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_predict_bad_input(cli, sample, tiny_model, tmp_path):
+    src = sample / "spgr_fa30.nii.gz"
+    r = cli("predict", "--task", "spgr-t1", "--input", src, "--te", "30", "--model", tiny_model, "--out", tmp_path / "a")
+    assert r.code == 2 and "not shorter than TR" in r.err
+    r = cli("predict", "--task", "spgr-t1", "--input", src, "--flip-angle", "50", "--model", tiny_model,
+            "--out", tmp_path / "b", "--quiet")
+    assert r.code == 0 and "outside the model's trained range" in r.err
+    r = cli("predict", "--task", "spgr-t1", "--input", src, "--input", src, "--input", src, "--model", tiny_model,
+            "--out", tmp_path / "c")
+    assert r.code == 2 and "takes 1 to 2 input" in r.err
+    r = cli("predict", "--task", "spgr-t1", "--input", src, "--model", tmp_path / "nomodel", "--out", tmp_path / "d")
+    assert r.code == 2 and "no model" in r.err
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    cfg = TrainConfig("spgr-t1", tmp_path / "m", steps=4, batch=2, patch=32, levels=3, width=8, cases=1, slices=2,
+                      matrix=48, checkpoint_every=2)
+    train(cfg)
+    state = torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 4
+    cfg.steps, cfg.resume = 7, True
+    train(cfg)
+    assert torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=False)["step"] == 7
+    log = (tmp_path / "m" / "loss_log.csv").read_text().splitlines()
+    assert [int(row.split(",")[0]) for row in log[1:]] == list(range(1, 8))
