@@ -67,15 +67,24 @@ def _acq_tensor(task: Task, acqs: Sequence[Acquisition]) -> torch.Tensor:
     return torch.from_numpy(v)
 
 
-def _normalise(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per slice and channel, divide by the 95th percentile inside the mask (papers/001)."""
-    out = torch.empty_like(x)
+def _normalise(x: torch.Tensor, mask: torch.Tensor, task: Task) -> torch.Tensor:
+    """Per slice, the task's normalisation (phantoms.dataset.normalise_inputs, on tensors)."""
+    out = x.clone()
+    step = 2 if task.complex_inputs else 1
     for s in range(x.shape[0]):
         m = mask[s]
-        for c in range(x.shape[1]):
-            vals = x[s, c][m].abs() if m.any() else x[s, c].abs().flatten()
-            p95 = torch.quantile(vals.float(), 0.95) if vals.numel() else torch.tensor(1.0)
-            out[s, c] = x[s, c] / (p95 if p95 > 0 else 1.0)
+
+        def p95(v):
+            vals = v[m] if m.any() else v.flatten()
+            q = torch.quantile(vals.float(), 0.95) if vals.numel() else torch.tensor(1.0)
+            return q if q > 0 else torch.tensor(1.0)
+
+        mags = [torch.hypot(x[s, c], x[s, c + 1]) if step == 2 else x[s, c].abs() for c in range(0, x.shape[1], step)]
+        if task.normalise == "joint":
+            out[s] = x[s] / p95(mags[0])
+        else:
+            for j, c in enumerate(range(0, x.shape[1], step)):
+                out[s, c:c + step] = x[s, c:c + step] / p95(mags[j])
     return out
 
 
@@ -128,7 +137,7 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
             try:
                 x = torch.from_numpy(x_all[start:stop]).to(dev)
                 m = torch.from_numpy(np.ascontiguousarray(mask[start:stop])).to(dev)
-                xn = _normalise(x, m)
+                xn = _normalise(x, m, t)
                 a = acq[None].expand(stop - start, -1).to(dev)
                 mean, sd = net(xn, a)
             except torch.cuda.OutOfMemoryError:

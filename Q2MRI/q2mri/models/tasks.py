@@ -3,8 +3,9 @@
 Each task's ``resynthesize`` re-creates the input images from predicted maps with the
 known protocol through q2mri.physics: the physics-consistency residual (papers/003,
 type 3) compares it with the input. Inputs are normalised images (95th percentile in the
-body, papers/001) that also carry an unknown receive sensitivity, so the comparison
-allows one smooth-free global scale per slice and channel (least squares).
+body; jointly for a physical series, per image for different sequences as in papers/001)
+that also carry an unknown receive sensitivity, so the comparison allows one global
+scale per slice and channel (least squares).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class Task:
     folder_inputs: tuple[str, ...]        # default image stems in a case folder
     complex_inputs: bool = False
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)   # trained protocol range, per field
+    normalise: str = "joint"              # "joint" keeps ratios inside a physical series; "channel" per image
 
     @property
     def channels(self) -> int:
@@ -76,7 +78,7 @@ TASKS: dict[str, Task] = {
          InputSpec(Image("gre", "spgr", Acquisition(flip_angle_deg=18.0, tr_ms=3.0, te_ms=1.5, field_strength_t=3.0))),
          InputSpec(Image("flair", "flair", Acquisition(tr_ms=4800.0, ti_ms=1800.0, te_ms=352.0, field_strength_t=3.0)))),
         2, ("T1", "T2", "PD"), (3000.0, 3000.0, 1.0), ("mprage", "gre", "flair"),
-        ranges={"ti_ms": (800, 1100)}),
+        ranges={"ti_ms": (800, 1100)}, normalise="channel"),   # papers/001: each contrast on its own
 }
 
 

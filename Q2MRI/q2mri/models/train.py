@@ -63,12 +63,14 @@ def _datasets(cfg: TrainConfig, task: Task, seed: int, n_cases: int) -> Dataset:
     if cfg.data == "simulate":
         parts = [SimulatedSliceDataset(ph, task.inputs, task.targets, n_cases=n_cases, seed=seed + 101 * i,
                                        samples_per_case=4 * cfg.slices, slices=cfg.slices,
-                                       matrix=None if ph == "brain" else cfg.matrix, augment=aug)
+                                       matrix=None if ph == "brain" else cfg.matrix, augment=aug,
+                                       normalise=task.normalise)
                  for i, ph in enumerate(task.phantoms)]
         return ConcatDataset(parts)
     return FolderDataset(cfg.data, task.folder_inputs if not task.complex_inputs else
                          [f"{s}_{p}" for s in task.folder_inputs for p in ("mag", "phase")],
-                         task.targets, augment=aug, seed=seed)
+                         task.targets, augment=aug, seed=seed, normalise=task.normalise,
+                         complex_pairs=task.complex_inputs)
 
 
 def split_cases(names: list[str], folds: int, fold: int, seed: int) -> tuple[list[str], list[str]]:
@@ -130,7 +132,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         names = [c.name for c in full.cases]
         tr, held = split_cases(names, cfg.folds, cfg.fold, cfg.seed)
         train_ds = FolderDataset(cfg.data, full.inputs, task.targets, augment=Augment(patch=cfg.patch), seed=cfg.seed,
-                                 cases=tr)
+                                 cases=tr, normalise=task.normalise, complex_pairs=task.complex_inputs)
         held_desc = f"fold {cfg.fold} of {cfg.folds}: cases {', '.join(held)}"
     if cfg.init:
         net, _ = load_model(find_model(cfg.init, cfg.task), "cpu")
@@ -196,8 +198,9 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     card = {"task": cfg.task, "description": task.description, "inputs": list(task.folder_inputs),
             "optional_inputs": task.optional_inputs, "outputs": list(task.targets),
             "units": {k: v for k, v in zip(task.targets, ("see q2mri.maps",) * len(task.targets))},
-            "protocol_ranges": task.ranges, "normalisation": "each input divided by its 95th percentile in the body "
-            "mask, per slice (papers/001)", "training": {"data": cfg.data, "steps": step, "batch": cfg.batch,
+            "protocol_ranges": task.ranges, "normalisation": ("all inputs divided by the 95th percentile of the first input's "
+            "magnitude in the body mask, per slice" if task.normalise == "joint" else "each input divided by its 95th "
+            "percentile in the body mask, per slice (papers/001)"), "training": {"data": cfg.data, "steps": step, "batch": cfg.batch,
             "patch": cfg.patch, "seed": cfg.seed, "minutes": round((time.time() - t0) / 60, 1),
             "device": str(dev)}, "held_out": held_desc, "command": cfg.command, "default": True}
     return save_model(net.cpu().eval(), out, card)

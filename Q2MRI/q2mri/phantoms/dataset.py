@@ -11,8 +11,11 @@
 Each sample is a dict: inputs (C, H, W) float32, acq (C * 5,) float32 holding
 (flip angle deg, TR ms, TE ms, TI ms, field T) per input (0 where absent), targets
 (K, H, W) float32 in the map units of q2mri.maps, mask (H, W) bool (tissue).
-Normalisation (papers/001): each input channel is divided by its 95th percentile inside
-the mask; targets stay in physical units (the model decides its own scaling).
+Normalisation: "channel" divides each input channel by its 95th percentile inside the mask
+(papers/001, for inputs from different sequences); "joint" divides every channel by the
+95th percentile of the first input's magnitude, which keeps the ratios between images of a
+physical series (flip angles, echoes; real and imaginary parts) that carry T1, R2* and B0.
+Targets stay in physical units (the model decides its own scaling).
 """
 from __future__ import annotations
 
@@ -56,12 +59,21 @@ class Augment:
 NO_AUGMENT = Augment(flips=False, patch=None, scale=(1.0, 1.0))
 
 
-def _normalise(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def normalise_inputs(x: np.ndarray, mask: np.ndarray, mode: str = "channel", complex_pairs: bool = False) -> np.ndarray:
+    """Divide input channels (C, H, W) by 95th percentiles inside the mask (see the module docstring)."""
+    def p95(v: np.ndarray) -> float:
+        vals = v[mask] if mask.any() else v.ravel()
+        q = float(np.percentile(vals, 95)) if vals.size else 1.0
+        return q if q > 0 else 1.0
+
+    if mode == "joint":
+        first = np.hypot(x[0], x[1]) if complex_pairs else np.abs(x[0])
+        return x / p95(first)
     out = np.empty_like(x)
-    for c in range(x.shape[0]):
-        vals = np.abs(x[c][mask]) if mask.any() else np.abs(x[c]).ravel()
-        p95 = float(np.percentile(vals, 95)) if vals.size else 1.0
-        out[c] = x[c] / (p95 if p95 > 0 else 1.0)
+    step = 2 if complex_pairs else 1
+    for c in range(0, x.shape[0], step):
+        mag = np.hypot(x[c], x[c + 1]) if complex_pairs else np.abs(x[c])
+        out[c:c + step] = x[c:c + step] / p95(mag)
     return out
 
 
@@ -110,7 +122,7 @@ class SimulatedSliceDataset(Dataset):
 
     def __init__(self, phantom: str, inputs: Sequence[InputSpec], targets: Sequence[str], *, n_cases: int = 8,
                  seed: int = 0, samples_per_case: int = 64, slices: int | None = None, matrix: int | None = None,
-                 snr: tuple[float, float] = (50.0, 200.0), augment: Augment = Augment(), normalise: bool = True,
+                 snr: tuple[float, float] = (50.0, 200.0), augment: Augment = Augment(), normalise: str | None = "channel",
                  cache_cases: int = 2):
         if not inputs:
             raise Q2MRIError("give at least one input")
@@ -158,7 +170,7 @@ class SimulatedSliceDataset(Dataset):
         x = np.stack(channels).astype(np.float32)
         mask = sl.maps["PD"][0] > 0
         if self.normalise:
-            x = _normalise(x, mask)
+            x = normalise_inputs(x, mask, self.normalise, any(i.kind == "gre_complex" for i in imgs))
         t = np.stack([sl.maps[k][0] for k in self.targets]).astype(np.float32)
         x, t, mask = _augment(rng, x, t, mask, self.augment)
         return _sample(x, acq_vector([i.acq for i in imgs]), t, mask)
@@ -179,7 +191,8 @@ class FolderDataset(Dataset):
     """
 
     def __init__(self, folder: str | Path, inputs: Sequence[str], targets: Sequence[str], *,
-                 augment: Augment = NO_AUGMENT, normalise: bool = True, seed: int = 0, cases: Sequence[str] | None = None):
+                 augment: Augment = NO_AUGMENT, normalise: str | None = "channel", seed: int = 0,
+                 cases: Sequence[str] | None = None, complex_pairs: bool = False):
         self.folder = Path(folder)
         found = sorted(p for p in self.folder.iterdir() if p.is_dir() and (p / "maps").is_dir()) if self.folder.is_dir() else []
         if cases is not None:
@@ -187,7 +200,7 @@ class FolderDataset(Dataset):
         if not found:
             raise Q2MRIError(f"{folder} has no case folders with a maps/ subfolder; give a folder written by 'q2mri simulate'")
         self.cases, self.inputs, self.targets = found, list(inputs), list(targets)
-        self.augment, self.normalise, self.seed = augment, normalise, seed
+        self.augment, self.normalise, self.seed, self.complex_pairs = augment, normalise, seed, complex_pairs
         self.index: list[tuple[int, int]] = []
         for ci, c in enumerate(found):
             lab = read_image(c / "maps" / "labels.nii.gz") if (c / "maps" / "labels.nii.gz").exists() else \
@@ -227,7 +240,7 @@ class FolderDataset(Dataset):
         x, acq, t, mask = self._load(ci)
         x, t, m = x[:, z].astype(np.float32), t[:, z].astype(np.float32), mask[z]
         if self.normalise:
-            x = _normalise(x, m)
+            x = normalise_inputs(x, m, self.normalise, self.complex_pairs)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
         x, t, m = _augment(rng, x, t, m, self.augment)
         return _sample(x, acq, t, m)
