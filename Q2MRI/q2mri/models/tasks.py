@@ -51,17 +51,21 @@ TASKS: dict[str, Task] = {
     "spgr-t1": Task(
         "spgr-t1", "T1, PD and B1 from one SPGR magnitude image, or two at different flip angles (papers/000)",
         ("knee", "brain"),
-        (InputSpec(_spgr(), {"flip_angle_deg": (3, 35), "tr_ms": (5, 30), "te_ms": (0.03, 3.0)}),
-         InputSpec(_spgr(), {"flip_angle_deg": (3, 35), "tr_ms": (5, 30), "te_ms": (0.03, 3.0)})),
+        # UTE readout (TE 0.032 ms) as in papers/000: at longer TE the image also depends on T2*
+        # and on the fat chemical shift, which this task does not predict.
+        (InputSpec(_spgr(), {"flip_angle_deg": (3, 35), "tr_ms": (5, 30)}),
+         InputSpec(_spgr(), {"flip_angle_deg": (3, 35), "tr_ms": (5, 30)})),
         1, ("T1", "PD", "B1"), (3000.0, 1.0, 1.0), ("spgr_fa30",),
-        ranges={"flip_angle_deg": (3, 35), "tr_ms": (5, 30)}),
+        ranges={"flip_angle_deg": (3, 35), "tr_ms": (5, 30), "te_ms": (0.0, 0.1)}),
     "t2star": Task(
         "t2star", "T2* from a T1-weighted SPGR plus one T2*-weighted GRE echo (papers/000, knee)",
         ("knee",),
         (InputSpec(_spgr(), {"flip_angle_deg": (10, 30)}),
          InputSpec(Image("gre", "gre_magnitude", Acquisition(flip_angle_deg=16.0, tr_ms=28.0, te_ms=8.8, field_strength_t=3.0)),
                    {"te_ms": (2, 20)})),
-        0, ("T2s",), (100.0,), ("spgr_fa20", "gre_e3"), ranges={"te_ms": (2, 20)}),
+        # T1, PD, B1 and PDFF are auxiliary outputs: with them both inputs can be re-synthesized
+        0, ("T2s", "T1", "PD", "B1", "PDFF"), (100.0, 3000.0, 1.0, 1.0, 100.0), ("spgr_fa20", "gre_e3"),
+        ranges={"te_ms": (2, 20)}),
     "fatwater-ipop": Task(
         "fatwater-ipop", "R2*, B0 and PDFF from a complex in-phase / out-of-phase pair (papers/000, liver)",
         ("liver",),
@@ -82,33 +86,109 @@ TASKS: dict[str, Task] = {
 }
 
 
+def _gre_magnitude(maps: dict[str, torch.Tensor], fa, tr, te, t2s=None, pdff=None) -> torch.Tensor:
+    """|S| of the SPGR/GRE model the phantoms image with: SPGR T1 weighting (papers/000 A.4)
+    times the confounder model's water + multi-peak fat decay at TE (physics.gre)."""
+    e = physics.spgr(maps["T1"].clamp_min(1.0), 1.0, fa, tr.clamp_min(1e-3), 0.0, float("inf"),
+                     maps.get("B1", torch.ones_like(maps["T1"])))
+    f = torch.zeros_like(e) if pdff is None else (pdff / 100.0).clamp(0, 1)
+    r2s = torch.zeros_like(e) if t2s is None else 1000.0 / t2s.clamp_min(0.05)
+    s = physics.gre_complex(maps["PD"] * (1 - f) * e, maps["PD"] * f * e, r2s, 0.0 * r2s, te.reshape(-1), 3.0)
+    idx = torch.arange(s.shape[0], device=s.device)
+    return s[idx, ..., idx].abs()          # each slice of the batch has its own TE
+
+
 def spgr_resynthesis(maps: dict[str, torch.Tensor], acq: torch.Tensor) -> torch.Tensor:
-    """SPGR images (B, n, H, W) from T1, PD, B1 (B, H, W) and acq (B, 5 n) (papers/000 A.4)."""
+    """SPGR images (B, n, H, W) from T1, PD, B1 (B, H, W) and acq (B, 5 n) (papers/000 A.4; UTE)."""
     outs = []
     for i in range(acq.shape[1] // 5):
         fa, tr, te = (acq[:, 5 * i + k][:, None, None] for k in range(3))
-        outs.append(physics.spgr(maps["T1"].clamp_min(1.0), maps["PD"], fa, tr.clamp_min(1e-3), 0.0 * te,
-                                 float("inf"), maps.get("B1", torch.ones_like(maps["T1"]))))
+        outs.append(_gre_magnitude(maps, fa, tr, te))
     return torch.stack(outs, 1)
 
 
-RESYNTHESIS: dict[str, Callable] = {"spgr-t1": spgr_resynthesis}
+def t2star_resynthesis(maps: dict[str, torch.Tensor], acq: torch.Tensor) -> torch.Tensor:
+    """The T1w SPGR and the T2*w GRE echo from T2*, T1, PD, B1 and PDFF."""
+    outs = []
+    for i in range(2):
+        fa, tr, te = (acq[:, 5 * i + k][:, None, None] for k in range(3))
+        outs.append(_gre_magnitude(maps, fa, tr, te, maps["T2s"], maps["PDFF"]))
+    return torch.stack(outs, 1)
+
+
+def brain_resynthesis(maps: dict[str, torch.Tensor], acq: torch.Tensor) -> torch.Tensor:
+    """MPRAGE, GRE and FLAIR from T1, T2, PD (B1 = 1; MPRAGE readout of the task's base protocol)."""
+    t1, t2, pd = maps["T1"].clamp_min(1.0), maps["T2"].clamp_min(1.0), maps["PD"]
+    base = TASKS["brain-t1t2"].inputs[0].image.acq
+    v = lambda i, k: acq[:, 5 * i + k][:, None, None]
+    mp = physics.mprage(t1, pd, v(0, 0), float(base.tr_ms), float(base.ti_ms), float(base.echo_spacing_ms),
+                        int(base.n_excitations))
+    gre = physics.spgr(t1, pd, v(1, 0), v(1, 1).clamp_min(1e-3))
+    flair = physics.flair(t1, t2, pd, v(2, 3), v(2, 1).clamp_min(1e-3), v(2, 2))
+    return torch.stack([mp, gre, flair], 1)
+
+
+RESYNTHESIS: dict[str, Callable] = {"spgr-t1": spgr_resynthesis, "t2star": t2star_resynthesis,
+                                    "brain-t1t2": brain_resynthesis, "fatwater-ipop": None}
+
+
+def fatwater_consistency(inputs: torch.Tensor, maps: dict[str, torch.Tensor], acq: torch.Tensor,
+                         mask: torch.Tensor, field_t: float = 3.0):
+    """Echo 2 predicted from echo 1 through the confounder model (physics.gre_complex):
+    S2 = S1 G(t2) / G(t1) with G(t) = ((1 - f) + f c(t)) exp((-R2* + i 2 pi B0) t), f = PDFF;
+    the unknown complex amplitude and phase of the voxel cancel."""
+    s1 = torch.complex(inputs[:, 0], inputs[:, 1])
+    s2 = torch.complex(inputs[:, 2], inputs[:, 3])
+    te1, te2 = acq[:, 2][:, None, None], acq[:, 7][:, None, None]
+    f = (maps["PDFF"] / 100.0).clamp(0, 1)
+    r2s = maps["R2s"].clamp_min(0)
+    g1 = physics.gre_complex(1 - f, f, r2s, maps["B0"], te1.flatten(), field_t)
+    g2 = physics.gre_complex(1 - f, f, r2s, maps["B0"], te2.flatten(), field_t)
+    # gre_complex puts the echo axis last; each slice of the batch has its own TE: the diagonal
+    idx = torch.arange(s1.shape[0], device=s1.device)
+    g1, g2 = g1[idx, ..., idx], g2[idx, ..., idx]
+    pred2 = s1 * g2 / torch.where(g1.abs() > 1e-6, g1, torch.ones_like(g1))
+    m = mask.to(inputs.dtype)
+    ref = (s2.abs() * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
+    rmap = (s2 - pred2).abs() * m / ref.clamp_min(1e-12)[:, None, None]
+    return rmap, (rmap * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
+
+
+def _smooth_gain(x: torch.Tensor, synth: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Least-squares smooth gain field g (quadratic in the image coordinates) per slice and
+    channel with x ~ g * synth: the receive sensitivity times the normalisation constant,
+    which the maps do not (and should not) explain."""
+    b, c, h, w = x.shape
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype),
+                            torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype), indexing="ij")
+    basis = torch.stack([torch.ones_like(yy), yy, xx, yy * yy, xx * xx, yy * xx])            # (6, H, W)
+    a = basis[None, None] * synth[:, :, None]                                                 # (B, C, 6, H, W)
+    wgt = m[:, :, None]
+    ata = torch.einsum("bckhw,bclhw->bckl", a * wgt, a)
+    atb = torch.einsum("bckhw,bchw->bck", a * wgt, x)
+    eye = torch.eye(6, device=x.device, dtype=x.dtype) * 1e-8 * ata.diagonal(dim1=-2, dim2=-1).mean(-1, keepdim=True)[..., None]
+    coef = torch.linalg.solve(ata + eye + torch.eye(6, device=x.device, dtype=x.dtype) * 1e-12, atb)  # (B, C, 6)
+    return torch.einsum("bck,khw->bchw", coef, basis)
 
 
 def consistency(task: str, inputs: torch.Tensor, maps: dict[str, torch.Tensor], acq: torch.Tensor,
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Physics-consistency residual map (B, H, W) and scalar per slice (B,), relative to the input.
 
-    Each channel of the re-synthesized image is matched to the input with one least-squares
-    scale (the unknown receive gain); absent optional inputs (all-zero channels) are skipped.
+    Each channel of the re-synthesized image is matched to the input through a smooth gain
+    field (_smooth_gain: the receive sensitivity is smooth, tissue contrast is not), and the
+    residual is what the maps cannot explain. Absent optional inputs (all-zero channels)
+    are skipped.
     """
+    if task == "fatwater-ipop":
+        return fatwater_consistency(inputs, maps, acq, mask)
     synth = RESYNTHESIS[task](maps, acq)
     x = inputs[:, : synth.shape[1]]
-    m = mask[:, None].to(x.dtype)
+    m = mask[:, None].to(x.dtype).expand_as(x)
     present = (x.abs() * m).flatten(2).sum(-1) > 0                                   # (B, n)
-    scale = (x * synth * m).flatten(2).sum(-1) / (synth * synth * m).flatten(2).sum(-1).clamp_min(1e-12)
-    resid = (x - scale[..., None, None] * synth) * m * present[..., None, None]
-    ref = (x.abs() * m).flatten(2).sum(-1).sum(-1) / (m.flatten(2).sum(-1).sum(-1) * present.sum(1).clamp_min(1))
+    gain = _smooth_gain(x, synth, m)
+    resid = (x - gain * synth) * m * present[..., None, None]
+    ref = (x.abs() * m).flatten(2).sum(-1).sum(-1) / (m.flatten(2).sum(-1).sum(-1)).clamp_min(1)
     rmap = resid.abs().sum(1) / present.sum(1).clamp_min(1)[:, None, None] / ref.clamp_min(1e-12)[:, None, None]
     scalar = (rmap * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1)
     return rmap, scalar
