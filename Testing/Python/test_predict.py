@@ -128,3 +128,16 @@ def test_consistency_of_every_task_is_small_for_truth_and_grows_with_corruption(
     wrong[key] = torch.flip(wrong[key], dims=[-1])     # the first map of another (mirrored) anatomy
     _, bad = consistency(task_name, x, wrong, a, m)
     assert clean.item() < 0.06 and bad.item() > 1.5 * clean.item(), (clean.item(), bad.item())
+
+
+def test_scan_specific_refinement_lowers_the_physics_residual(sample, tiny_model):
+    from q2mri.io import read_acquisitions
+    from q2mri.models.predict import predict
+    ims = [read_image(sample / f"spgr_fa{fa}.nii.gz") for fa in ("05", "30")]
+    acqs = [read_acquisitions(v)[0] for v in ims]
+    base = predict("spgr-t1", [v.array for v in ims], acqs, model=str(tiny_model), device="cpu")
+    refined = predict("spgr-t1", [v.array for v in ims], acqs, model=str(tiny_model), device="cpu", refine_steps=25)
+    assert refined.consistency < 0.9 * base.consistency
+    from q2mri.errors import Q2MRIError
+    with pytest.raises(Q2MRIError, match="two flip angles"):
+        predict("spgr-t1", [ims[0].array], acqs[:1], model=str(tiny_model), device="cpu", refine_steps=5)

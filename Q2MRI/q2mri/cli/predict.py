@@ -32,7 +32,7 @@ def cmd_predict(args) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = predict(args.task, images, acqs, model=args.model, device=args.device, mask=mask,
-                      progress=progress_bar(f"predict {args.task}", args.quiet))
+                      progress=progress_bar(f"predict {args.task}", args.quiet), refine_steps=args.refine_steps)
     for w in caught:
         print(f"q2mri: warning: {w.message}", file=sys.stderr)
     with OutputWriter(args.out) as w:
@@ -72,6 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--te", type=number_list, metavar="MS[,MS]")
     p.add_argument("--ti", type=number_list, metavar="MS[,MS]")
     p.add_argument("--model", metavar="NAME|PATH", help="a bundled model name or a model folder (default: the task's)")
+    p.add_argument("--refine-steps", type=int, default=0, metavar="N",
+                   help="fine-tune on this scan with the Bloch loss first (papers/004; needs a series, e.g. two flip angles)")
     p.add_argument("--out", required=True, metavar="DIR")
     add_common(p)
     p.set_defaults(func=cmd_predict)

@@ -90,7 +90,10 @@ def _normalise(x: torch.Tensor, mask: torch.Tensor, task: Task) -> torch.Tensor:
 
 def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acquisition], *,
             model: str | None = None, device: str = "auto", batch: int | None = None,
-            mask: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None) -> Prediction:
+            mask: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None,
+            refine_steps: int = 0) -> Prediction:
+    """Maps, their SD and the consistency residual; refine_steps > 0 first fine-tunes the
+    network on this scan with the Bloch loss (models.refine, papers/004)."""
     if task not in TASKS:
         raise Q2MRIError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     t = TASKS[task]
@@ -128,6 +131,13 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
     sds = {k: np.zeros(shape, np.float32) for k in t.targets}
     cons_map = np.zeros(shape, np.float32)
     bs = batch or (32 if dev.type == "cuda" else 8)
+    if refine_steps > 0:
+        from .refine import refine_scan_specific
+        xs = torch.from_numpy(x_all).to(dev)
+        ms = torch.from_numpy(np.ascontiguousarray(mask)).to(dev)
+        net = refine_scan_specific(net, t, _normalise(xs, ms, t), acq[None].expand(z, -1).to(dev), ms,
+                                   steps=refine_steps)
+        notes.append(f"refined on this scan for {refine_steps} steps (papers/004)")
     start = 0
     if progress:
         progress(0, z)
