@@ -1,4 +1,4 @@
-"""Networks that predict quantitative maps from weighted images (papers/000, 001), their
-losses and building blocks. Work in progress towards the [models] issue: the networks,
-conditioning, uncertainty head and losses are here; training, prediction and bundled
-models are not yet."""
+"""Networks that predict quantitative maps from weighted images (papers/000, 001): the
+self-attention CNN and the U-Net, acquisition conditioning, the uncertainty head, losses,
+training, prediction with the physics-consistency residual, scan-specific refinement and
+the model registry. No bundled model yet (the [models] issue is in progress)."""
