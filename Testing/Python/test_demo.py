@@ -3,10 +3,23 @@ chain (wrong B1, wrong units, wrong synthesis) cannot reach."""
 import json
 
 from q2mri.demo import main as demo
+from q2mri.errors import Q2MRIError
+from q2mri.models.registry import find_model
 
 
-def test_demo_chain(tmp_path):
+def test_demo_chain(tmp_path, capsys):
     assert demo([str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    try:
+        find_model(None, "spgr-t1")
+    except Q2MRIError:
+        assert "spgr-t1 prediction: skipped (no bundled model" in printed
+    else:
+        rep = json.loads((tmp_path / "predict_report.json").read_text())
+        # a floor no broken model reaches: maps from one image that explain unseen flip angles
+        assert rep["predicted T1 (from 30 deg) vs truth"]["corr"] > 0.9
+        assert rep["synthesized 10 deg vs truth"]["l1"] < 0.15
+        assert (tmp_path / "T1_predicted_overlay.png").stat().st_size > 0
     rep = json.loads((tmp_path / "report.json").read_text())
     t1 = rep["T1 (VFA + B1) vs truth"]
     assert t1["l1"] < 0.07 and t1["corr"] > 0.985
