@@ -1,10 +1,12 @@
 """Evaluate a trained model on held-out simulated subjects and bundle it with its card.
 
-    .venv/bin/python scripts/bundle_model.py TRAINED_DIR NAME
+    .venv/bin/python scripts/bundle_model.py TRAINED_DIR NAME [--preview]
 
 Copies the weights into Resources/Models/NAME/, adds the held-out metrics (models.evaluate)
 and the seeds' own numbers to card.json, and writes card.md. The training command is the
-one recorded by q2mri train in the trained model's card.
+one recorded by q2mri train in the trained model's card. --preview marks a model that does
+not meet its accuracy targets: it is never the task's default and must be named with
+--model.
 """
 import json
 import shutil
@@ -27,7 +29,7 @@ SEED_NUMBERS = {
 }
 
 
-def main(trained: str, name: str) -> None:
+def main(trained: str, name: str, preview: bool = False) -> None:
     src = Path(trained)
     card = json.loads((src / "card.json").read_text())
     task = card["task"]
@@ -39,8 +41,12 @@ def main(trained: str, name: str) -> None:
     card["held_out_metrics"] = metrics
     card["seed_numbers"] = SEED_NUMBERS.get(task, "")
     card["note"] = "held-out subjects are simulated phantoms; the seeds' numbers come from real data: compare scale, not data"
+    card["default"] = not preview
+    card["preview"] = preview
     (dst / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    lines = [f"# {name}: {card['description']}", "", f"- task: `{task}`; inputs {card['inputs']} (optional: last "
+    lines = [f"# {name}: {card['description']}", "",
+             *(["**Preview: this model does not meet the task's accuracy targets; it is not the default.**", ""]
+               if preview else []), f"- task: `{task}`; inputs {card['inputs']} (optional: last "
              f"{card['optional_inputs']}); outputs {card['outputs']} with per-voxel SD and a consistency map",
              f"- protocol ranges: {card['protocol_ranges']}", f"- normalisation: {card['normalisation']}",
              f"- architecture: {card['config']['arch']}, {card['config']['levels']} levels, width {card['config']['width']}, "
@@ -60,4 +66,4 @@ def main(trained: str, name: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(sys.argv[1], sys.argv[2], "--preview" in sys.argv[3:])
