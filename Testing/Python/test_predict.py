@@ -141,3 +141,38 @@ def test_scan_specific_refinement_lowers_the_physics_residual(sample, tiny_model
     from q2mri.errors import Q2MRIError
     with pytest.raises(Q2MRIError, match="two flip angles"):
         predict("spgr-t1", [ims[0].array], acqs[:1], model=str(tiny_model), device="cpu", refine_steps=5)
+
+
+def test_training_on_a_folder_splits_by_subject(tmp_path):
+    from q2mri.models.train import split_cases
+    from q2mri.phantoms.simulate import simulate_dataset
+    names = [f"case-{i:04d}" for i in range(10)]
+    folds = [split_cases(names, 5, f, seed=3) for f in range(5)]
+    held = [h for _, h in folds]
+    assert sorted(sum(held, [])) == names                       # every subject held out exactly once
+    assert all(set(tr).isdisjoint(h) for tr, h in folds)        # never in training and test at once
+    data = simulate_dataset("knee", "knee-t2star", 3, 4, tmp_path / "d", slices=2, matrix=48)
+    out = train(TrainConfig("t2star", tmp_path / "m", data=str(data), steps=3, batch=2, patch=32, levels=3, width=8,
+                            folds=3, fold=1))
+    card = json.loads((out / "card.json").read_text())
+    held_case = card["held_out"].split("cases ")[1]
+    assert held_case.startswith("case-") and card["training"]["data"] == str(data)
+
+
+def test_cuda_out_of_memory_halves_the_batch_then_falls_back(monkeypatch, sample, tiny_model):
+    from q2mri.io import read_acquisitions
+    from q2mri.models import predict as P
+    from q2mri.models.quantnet import QuantNet
+    calls = []
+    real = QuantNet.forward
+
+    def flaky(self, x, acq=None):
+        calls.append(x.shape[0])
+        if x.shape[0] > 1:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real(self, x, acq)
+
+    monkeypatch.setattr(QuantNet, "forward", flaky)
+    v = read_image(sample / "spgr_fa30.nii.gz")
+    res = P.predict("spgr-t1", [v.array], read_acquisitions(v), model=str(tiny_model), device="cpu", batch=4)
+    assert calls[:3] == [4, 2, 1] and res.maps["T1"].shape == v.array.shape
