@@ -41,6 +41,17 @@ def test_self_attention_matches_its_definition():
     torch.testing.assert_close(layer(x), x + 0.7 * y, rtol=1e-4, atol=1e-5)
 
 
+def test_chunked_attention_equals_the_whole():
+    torch.manual_seed(2)
+    layer = SelfAttention2d(8, reduction=4)
+    with torch.no_grad():
+        layer.alpha.fill_(1.0)
+    x = torch.randn(1, 8, 12, 10)
+    whole = layer(x)
+    layer.QUERY_CHUNK = 16          # 120 tokens in 8 chunks
+    torch.testing.assert_close(layer(x), whole, rtol=1e-5, atol=1e-6)
+
+
 def test_film_starts_as_identity():
     film = FiLM(5, [8, 16])
     out = film(torch.randn(4, 5))

@@ -15,8 +15,12 @@ class SelfAttention2d(nn.Module):
     local and non-local terms with a learnable scalar, Z = X + alpha Y (alpha starts at 0,
     so training begins from the plain convolution). The N^2 attention runs through
     torch's scaled_dot_product_attention with scale 1 (the paper's unscaled dot product),
-    which uses memory-efficient kernels where the device has them.
+    which uses memory-efficient kernels where the device has them. Where it may not (the
+    CPU), large token counts are processed in chunks of queries, so memory stays at
+    QUERY_CHUNK x N instead of N x N (the same result: softmax runs over keys only).
     """
+
+    QUERY_CHUNK = 2048
 
     def __init__(self, channels: int, reduction: int = 8):
         super().__init__()
@@ -31,8 +35,14 @@ class SelfAttention2d(nn.Module):
         q = self.f(x).flatten(2).transpose(1, 2)   # (B, N, k)
         k = self.g(x).flatten(2).transpose(1, 2)   # (B, N, k)
         v = self.h(x).flatten(2).transpose(1, 2)   # (B, N, C)
-        y = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), scale=1.0).squeeze(1)
-        return x + self.alpha * y.transpose(1, 2).reshape(b, c, hgt, wid)
+        q, k, v = q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)
+        n = q.shape[2]
+        if x.device.type == "cuda" or n <= self.QUERY_CHUNK:
+            y = F.scaled_dot_product_attention(q, k, v, scale=1.0)
+        else:
+            y = torch.cat([F.scaled_dot_product_attention(q[:, :, i:i + self.QUERY_CHUNK], k, v, scale=1.0)
+                           for i in range(0, n, self.QUERY_CHUNK)], dim=2)
+        return x + self.alpha * y.squeeze(1).transpose(1, 2).reshape(b, c, hgt, wid)
 
 
 class FiLM(nn.Module):
