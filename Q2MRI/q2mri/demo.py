@@ -34,6 +34,15 @@ def run(cmd: list[str]) -> None:
         sys.exit(rc)
 
 
+def report_table(title: str, rows: dict, path: Path, width: int, with_mpe: bool = False) -> None:
+    """Print an accuracy table and keep it as JSON."""
+    print(f"\n{title}")
+    print(f"  {'comparison':{width}s} {'rel l1':>8s} {'r':>8s} {'SSIM':>7s}" + (f" {'MPE %':>7s}" if with_mpe else ""))
+    for k, v in rows.items():
+        print(f"  {k:{width}s} {v['l1']:8.4f} {v['corr']:8.5f} {v['ssim']:7.4f}" + (f" {v['mpe']:7.2f}" if with_mpe else ""))
+    path.write_text(json.dumps(rows, indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     sample = SAMPLE
     if not (sample / "maps").is_dir():  # installed without the checkout: simulate it the same way
@@ -72,11 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         "PD x receive (VFA + B1) vs truth": evaluate(fit["PD"], truth["PD_apparent"], tissue),
         f"synthesized {NEW_FA_DEG:g} deg vs truth": evaluate(synth, synth_truth, tissue),
     }
-    print("\nAccuracy inside the tissue mask (cortical bone and tendons excluded):")
-    print(f"  {'comparison':34s} {'rel l1':>8s} {'r':>8s} {'SSIM':>7s} {'MPE %':>7s}")
-    for k, v in report.items():
-        print(f"  {k:34s} {v['l1']:8.4f} {v['corr']:8.5f} {v['ssim']:7.4f} {v['mpe']:7.2f}")
-    (out / "report.json").write_text(json.dumps(report, indent=2))
+    report_table("Accuracy inside the tissue mask (cortical bone and tendons excluded):", report,
+                 out / "report.json", 34, with_mpe=True)
 
     z = labels.shape[0] // 2
     bg = read_image(img / "spgr_fa20.nii.gz").array[z]
@@ -114,11 +120,7 @@ def predict_demo(sample: Path, out: Path, truth: dict, tissue: np.ndarray, label
         syn = spgr(maps["T1"], maps["PD"], fa, 20.0, 0.0, np.inf, maps["B1"])
         ref = spgr(truth["T1"], truth["PD"], fa, 20.0, 0.0, np.inf, truth["B1"])
         rows[f"synthesized {fa:g} deg vs truth"] = evaluate(syn, ref, tissue)
-    print("\nspgr-t1 from the 30-degree image (papers/000; tissue mask):")
-    print(f"  {'comparison':42s} {'rel l1':>8s} {'r':>8s} {'SSIM':>7s}")
-    for k, v in rows.items():
-        print(f"  {k:42s} {v['l1']:8.4f} {v['corr']:8.5f} {v['ssim']:7.4f}")
-    (out / "predict_report.json").write_text(json.dumps(rows, indent=2))
+    report_table("spgr-t1 from the 30-degree image (papers/000; tissue mask):", rows, out / "predict_report.json", 42)
     z = labels.shape[0] // 2
     bg = read_image(sample / "spgr_fa30.nii.gz").array[z]
     overlay_png(bg, maps["T1"][z], "T1", str(out / "T1_predicted_overlay.png"), mask=labels[z] > 0,
