@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from q2mri import Acquisition
 from q2mri.models.predict import predict
 from q2mri.models.quantnet import ModelConfig, QuantNet
 from q2mri.models.registry import find_model, save_model

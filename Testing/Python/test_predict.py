@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from q2mri import Acquisition
 from q2mri.io import read_image
 from q2mri.models.tasks import consistency
 from q2mri.models.train import TrainConfig, train

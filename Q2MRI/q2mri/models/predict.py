@@ -43,9 +43,8 @@ def check_acquisitions(task: Task, acqs: Sequence[Acquisition]) -> list[str]:
     notes = []
     for spec, acq in zip(task.inputs, acqs):
         base = spec.image.acq
-        needed = [f for f in ("flip_angle_deg", "tr_ms", "te_ms", "ti_ms") if getattr(base, f) is not None
-                  and f in spec.ranges or (f in ("flip_angle_deg", "tr_ms") and getattr(base, f) is not None)]
-        acq.require(*needed)
+        # Flip angle and TR must come with the image; other fields fall back to the task's base protocol.
+        acq.require(*[f for f in ("flip_angle_deg", "tr_ms") if getattr(base, f) is not None])
         for f, (lo, hi) in spec.ranges.items():
             v = getattr(acq, f)
             if v is not None and not (lo <= v <= hi):

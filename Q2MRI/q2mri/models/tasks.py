@@ -87,13 +87,13 @@ TASKS: dict[str, Task] = {
 
 
 def _gre_magnitude(maps: dict[str, torch.Tensor], fa, tr, te, t2s=None, pdff=None) -> torch.Tensor:
-    """|S| of the SPGR/GRE model the phantoms image with: SPGR T1 weighting (papers/000 A.4)
-    times the confounder model's water + multi-peak fat decay at TE (physics.gre)."""
-    e = physics.spgr(maps["T1"].clamp_min(1.0), 1.0, fa, tr.clamp_min(1e-3), 0.0, float("inf"),
-                     maps.get("B1", torch.ones_like(maps["T1"])))
-    f = torch.zeros_like(e) if pdff is None else (pdff / 100.0).clamp(0, 1)
-    r2s = torch.zeros_like(e) if t2s is None else 1000.0 / t2s.clamp_min(0.05)
-    s = physics.gre_complex(maps["PD"] * (1 - f) * e, maps["PD"] * f * e, r2s, 0.0 * r2s, te.reshape(-1), 3.0)
+    """|S| of physics.spgr_water_fat, the SPGR/GRE model the phantoms image with, at each
+    slice's own TE."""
+    t1 = maps["T1"].clamp_min(1.0)
+    f = torch.zeros_like(t1) if pdff is None else pdff.clamp(0, 100)
+    r2s = torch.zeros_like(t1) if t2s is None else 1000.0 / t2s.clamp_min(0.05)
+    s = physics.spgr_water_fat(t1, maps["PD"], f, r2s, 0.0 * r2s, fa, tr.clamp_min(1e-3), te.reshape(-1),
+                               maps.get("B1", torch.ones_like(t1)))
     idx = torch.arange(s.shape[0], device=s.device)
     return s[idx, ..., idx].abs()          # each slice of the batch has its own TE
 

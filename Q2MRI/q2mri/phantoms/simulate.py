@@ -2,12 +2,12 @@
 
 Every image is exactly explained by the case's maps plus noise (papers/003, physics-driven
 training data):
-- SPGR / GRE magnitude:  S = c * |gre_complex(PD (1 - f) E, PD f E, R2*, B0, TE)|, with
-  E = spgr(T1, 1, FA, TR, B1) the SPGR T1 weighting (papers/000 A.4) and f = PDFF / 100;
+- SPGR / GRE magnitude:  S = c * |physics.spgr_water_fat(T1, PD, PDFF, R2*, B0, FA, TR, TE, B1)|,
+  the SPGR T1 weighting (papers/000 A.4) times the water + multi-peak fat confounder model;
   for water tissues this is physics.spgr with T2* decay. One T1 per voxel (no separate
   water and fat T1).
 - AFI:     S1, S2 = c * physics.afi(T1, PD, FA, TR1, TR2, TE, T2*, B1)
-- complex multi-echo: c * e^{i phi0} * gre_complex(...) as above (liver-me)
+- complex multi-echo: c * e^{i phi0} * spgr_water_fat(...) as above (liver-me)
 - MPRAGE:  c * physics.mprage(T1, PD, FA, TR, TI, echo spacing, N, TE, T2*, B1)
 - FLAIR:   c * physics.flair(T1, T2, PD, TI, TR, TE) (ideal inversion and refocusing: no B1)
 - spin echo: c * physics.spin_echo(T1, T2, PD, TR, TE) (ideal pulses)
@@ -55,10 +55,8 @@ def clean_signal(case: PhantomCase, img: Image, phase0: np.ndarray | None = None
     m, a = case.maps, img.acq
     te = a.te_ms or 0.0
     if img.kind in ("spgr", "gre_magnitude", "gre_complex"):
-        e = physics.spgr(m["T1"], 1.0, a.flip_angle_deg, a.tr_ms, 0.0, np.inf, m["B1"])
-        f = m.get("PDFF", np.zeros_like(m["PD"])) / 100.0
-        s = physics.gre_complex(m["PD"] * (1 - f) * e, m["PD"] * f * e, m["R2s"], m["B0"],
-                                np.array([te]), case.field_strength_t)[..., 0]
+        s = physics.spgr_water_fat(m["T1"], m["PD"], m.get("PDFF", np.zeros_like(m["PD"])), m["R2s"], m["B0"],
+                                   a.flip_angle_deg, a.tr_ms, np.array([te]), m["B1"], case.field_strength_t)[..., 0]
         if img.kind == "gre_complex":
             return (case.receive * s * np.exp(1j * (phase0 if phase0 is not None else 0.0))).astype(np.complex64)
         return (case.receive * np.abs(s)).astype(np.float32)

@@ -41,3 +41,16 @@ def gre_magnitude(water, fat, r2s_per_s, te_ms, field_strength_t=3.0, single_pea
     """|S(t)| of the multi-echo GRE: B0 and the common phase drop out of the magnitude."""
     return torch.abs(gre_complex(water, fat, r2s_per_s, 0.0 * r2s_per_s, te_ms,
                                             field_strength_t, 0.0 * r2s_per_s, single_peak))
+
+
+@signal_model
+def spgr_water_fat(t1_ms, pd, pdff_pct, r2s_per_s, b0_hz, flip_angle_deg, tr_ms, te_ms, b1=1.0,
+                   field_strength_t=3.0):
+    """Complex SPGR echoes of a water-fat voxel: the SPGR steady-state T1 weighting
+    E = spgr(T1, 1, FA, TR, B1) (papers/000 A.4) times the confounder model above with
+    W = PD (1 - f) E, F = PD f E, f = PDFF / 100 (one T1 for water and fat). Output
+    (..., E) like gre_complex; with PDFF = 0 its magnitude is spgr with T2* = 1000 / R2*."""
+    from .spgr import spgr
+    e = spgr(t1_ms, 1.0, flip_angle_deg, tr_ms, 0.0, math.inf, b1)
+    f = pdff_pct / 100.0
+    return gre_complex(pd * (1 - f) * e, pd * f * e, r2s_per_s, b0_hz, te_ms, field_strength_t)
