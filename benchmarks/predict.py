@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/predict.py [--device cpu|cuda] [--tasks spgr-t1,...]
 
 Uses each task's bundled model where one exists, else an untrained network of the default
-training configuration (levels 4, width 16): the timing does not depend on the weights,
+training configuration (levels 5, width 8): the timing does not depend on the weights,
 and the output says which was used. CPU runs use 2 threads. The 512x512x300 run is made in
 a child process so that its peak resident memory (ru_maxrss) is its own.
 """
@@ -32,7 +32,7 @@ def model_for(task: str, tmp: Path) -> tuple[str, str]:
         return str(find_model(None, task)), "bundled"
     except Q2MRIError:
         t = TASKS[task]
-        net = QuantNet(ModelConfig("sacnn", t.channels, list(t.targets), list(t.target_scales), 4, 16, t.acq_dim))
+        net = QuantNet(ModelConfig("sacnn", t.channels, list(t.targets), list(t.target_scales), 5, 8, t.acq_dim))
         return str(save_model(net, tmp / task, {"task": task, "inputs": [], "outputs": list(t.targets)})), "untrained"
 
 

@@ -24,6 +24,7 @@ from ..acquisition import LABEL, Acquisition
 from ..device import resolve_device
 from ..errors import Q2MRIError
 from ..fitting.voxelwise import default_mask
+from ..phantoms.dataset import normalise_inputs
 from .registry import find_model, load_model
 from .tasks import RESYNTHESIS, TASKS, Task, consistency
 
@@ -66,27 +67,6 @@ def _acq_tensor(task: Task, acqs: Sequence[Acquisition]) -> torch.Tensor:
     return torch.from_numpy(v)
 
 
-def _normalise(x: torch.Tensor, mask: torch.Tensor, task: Task) -> torch.Tensor:
-    """Per slice, the task's normalisation (phantoms.dataset.normalise_inputs, on tensors)."""
-    out = x.clone()
-    step = 2 if task.complex_inputs else 1
-    for s in range(x.shape[0]):
-        m = mask[s]
-
-        def p95(v):
-            vals = v[m] if m.any() else v.flatten()
-            q = torch.quantile(vals.float(), 0.95) if vals.numel() else torch.tensor(1.0)
-            return q if q > 0 else torch.tensor(1.0)
-
-        mags = [torch.hypot(x[s, c], x[s, c + 1]) if step == 2 else x[s, c].abs() for c in range(0, x.shape[1], step)]
-        if task.normalise == "joint":
-            out[s] = x[s] / p95(mags[0])
-        else:
-            for j, c in enumerate(range(0, x.shape[1], step)):
-                out[s, c:c + step] = x[s, c:c + step] / p95(mags[j])
-    return out
-
-
 def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acquisition], *,
             model: str | None = None, device: str = "auto", batch: int | None = None,
             mask: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None,
@@ -124,6 +104,8 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
     x_all = np.stack(chans, 1).astype(np.float32)                       # (Z, C, Y, X)
     if mask is None:
         mask = default_mask(np.abs(np.stack([np.abs(im) for im in images], -1)), 0.05)
+    for s in range(shape[0]):              # the training normalisation, per slice (x_all is our own copy)
+        x_all[s] = normalise_inputs(x_all[s], mask[s], t.normalise, t.complex_inputs)
     acq = _acq_tensor(t, acquisitions)
     z = shape[0]
     outs = {k: np.zeros(shape, np.float32) for k in t.targets}
@@ -134,7 +116,7 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
         from .refine import refine_scan_specific
         xs = torch.from_numpy(x_all).to(dev)
         ms = torch.from_numpy(np.ascontiguousarray(mask)).to(dev)
-        net = refine_scan_specific(net, t, _normalise(xs, ms, t), acq[None].expand(z, -1).to(dev), ms,
+        net = refine_scan_specific(net, t, xs, acq[None].expand(z, -1).to(dev), ms,
                                    steps=refine_steps)
         notes.append(f"refined on this scan for {refine_steps} steps (papers/004)")
     start = 0
@@ -146,9 +128,8 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
             try:
                 x = torch.from_numpy(x_all[start:stop]).to(dev)
                 m = torch.from_numpy(np.ascontiguousarray(mask[start:stop])).to(dev)
-                xn = _normalise(x, m, t)
                 a = acq[None].expand(stop - start, -1).to(dev)
-                mean, sd = net(xn, a)
+                mean, sd = net(x, a)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 if bs > 1:
@@ -164,7 +145,7 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
                 sds[k][start:stop] = (sd[:, i] * mm[:, 0]).cpu().numpy()
             if task in RESYNTHESIS:
                 maps = {k: mean[:, i] for i, k in enumerate(t.targets)}
-                rmap, _ = consistency(task, xn, maps, a, m)
+                rmap, _ = consistency(task, x, maps, a, m)
                 cons_map[start:stop] = rmap.cpu().numpy()
             start = stop
             if progress:
