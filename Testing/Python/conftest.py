@@ -18,6 +18,15 @@ SAMPLE = ROOT / "Resources" / "SampleData" / "knee-vfa" / "case-0000"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A few-step spgr-t1 network: for wiring and geometry checks, not accuracy."""
+    from q2mri.models.train import TrainConfig, train
+    out = tmp_path_factory.mktemp("m") / "spgr-t1"
+    train(TrainConfig("spgr-t1", out, steps=6, batch=2, patch=32, levels=3, width=8, cases=1, slices=2, matrix=48))
+    return out
+
+
 @pytest.fixture
 def sample() -> Path:
     assert (SAMPLE / "maps").is_dir(), "bundled sample missing: run scripts/make_sample_data.sh"

@@ -15,13 +15,6 @@ from q2mri.phantoms.dataset import Augment, InputSpec, SimulatedSliceDataset
 from q2mri.phantoms.protocols import PRESETS
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("m") / "spgr-t1"
-    train(TrainConfig("spgr-t1", out, steps=6, batch=2, patch=32, levels=3, width=8, cases=1, slices=2, matrix=48))
-    return out
-
-
 def test_predict_writes_every_map_on_the_input_geometry(cli, sample, tiny_model, tmp_path):
     src = sample / "spgr_fa30.nii.gz"
     r = cli("predict", "--task", "spgr-t1", "--input", src, "--model", tiny_model, "--out", tmp_path / "p", "--quiet")

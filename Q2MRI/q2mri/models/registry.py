@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -15,7 +16,8 @@ import torch
 from ..errors import Q2MRIError
 from .quantnet import ModelConfig, QuantNet
 
-MODELS_DIR = Path(__file__).resolve().parents[3] / "Resources" / "Models"
+# The checkout's Resources/Models; an installed Slicer extension points Q2MRI_MODELS_DIR at its own copy.
+MODELS_DIR = Path(os.environ.get("Q2MRI_MODELS_DIR") or Path(__file__).resolve().parents[3] / "Resources" / "Models")
 WEIGHTS = "weights.safetensors"
 
 

@@ -1,0 +1,389 @@
+"""Q2MRIModuleLogic: everything the module does, on an MRML scene, with no Qt.
+
+Headless use (tests, the web app, scripts), with only the slicer-core wheel:
+
+    import slicer
+    slicer.mrmlScene = slicer.vtkMRMLScene()
+    from Q2MRIModuleLib import Q2MRIModuleLogic
+    logic = Q2MRIModuleLogic()        # makes the application-logic pieces it needs (headless.py)
+
+Data flow (STYLE: one direction): input nodes + acquisition -> arrays -> q2mri (predict, fit,
+synthesize) -> new map nodes -> display, measurement, synthesis. Input nodes are only read.
+Long work reports progress through progress(done, total) and stops when cancelled() turns
+true; nodes are added to the scene only once the work has finished, and removed again if
+adding them fails, so a cancel or an error leaves the scene as it was.
+
+Each step is also available in two halves for a GUI that computes in a worker thread:
+read the arrays here (main thread), compute with computePrediction/computeFit (any thread),
+then publishMaps (main thread).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import slicer
+import vtk
+
+from q2mri.acquisition import Acquisition
+from q2mri.errors import Q2MRIError
+from q2mri.maps import map_unit
+
+from . import nodes as N
+from .headless import ensure_logics, has_application
+
+try:  # inside the Slicer application
+    from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic as _LogicBase
+except ImportError:  # slicer-core wheel only
+    _LogicBase = object
+
+FIT_MODELS = ("vfa", "t2star", "t2", "t1-ir", "b1-afi", "dixon", "fatwater")
+STAT_COLUMNS = ("Segment", "Map", "Unit", "Voxels", "Volume_mL", "Mean", "SD", "Median", "P5", "P95")
+
+
+class Cancelled(Exception):
+    """The user cancelled; nothing was added to the scene."""
+
+
+def _watch(progress, cancelled) -> Callable[[int, int], None]:
+    def cb(done: int, total: int) -> None:
+        if cancelled is not None and cancelled():
+            raise Cancelled()
+        if progress is not None:
+            progress(done, total)
+    return cb
+
+
+def _voxel_volume_ml(node) -> float:
+    return float(np.prod(node.GetSpacing())) / 1000.0
+
+
+class Q2MRIModuleLogic(_LogicBase):
+    def __init__(self, parent=None):
+        if _LogicBase is not object:
+            _LogicBase.__init__(self, parent)
+        ensure_logics()
+        self.lastWarnings: list[str] = []
+        self.lastConsistency: float | None = None
+
+    # ---- reading -------------------------------------------------------------------
+    @staticmethod
+    def arrayOf(node) -> np.ndarray:
+        """A copy of a volume's voxels as float32 (z, y, x); the node stays untouched."""
+        return np.array(slicer.util.arrayFromVolume(node), dtype=np.float32, copy=True)
+
+    @staticmethod
+    def acquisitionsFor(inputNodes: Sequence, acquisition=None) -> list[Acquisition]:
+        """One record per node: the node's own parameters, overridden by acquisition (one
+        record or dict for all nodes, or a list with one per node)."""
+        if isinstance(acquisition, (list, tuple)):
+            if len(acquisition) != len(inputNodes):
+                raise Q2MRIError(f"give one acquisition per input node ({len(inputNodes)}), got {len(acquisition)}")
+            return [N.merged_acquisition(n, a) for n, a in zip(inputNodes, acquisition)]
+        return [N.merged_acquisition(n, acquisition) for n in inputNodes]
+
+    @staticmethod
+    def listModels(task: str | None = None) -> list[dict]:
+        from q2mri.models.registry import list_models
+        return [m for m in list_models() if task is None or m.get("task") == task]
+
+    @staticmethod
+    def deviceInfo() -> list[tuple[str, str]]:
+        """(value, label) for the device chooser: auto, cpu, and each CUDA GPU with free memory."""
+        import torch
+        out = [("auto", "auto"), ("cpu", "CPU")]
+        if torch.cuda.is_available():
+            free, total = torch.cuda.mem_get_info()
+            out.append(("cuda", f"GPU: {torch.cuda.get_device_name(0)} ({free / 2**30:.1f} of {total / 2**30:.1f} GiB free)"))
+        return out
+
+    # ---- prediction ----------------------------------------------------------------
+    def computePrediction(self, task: str, images: list[np.ndarray], acquisitions: list[Acquisition], *,
+                          device: str = "auto", model: str | None = None, progress=None, cancelled=None):
+        """Thread-safe: no scene access."""
+        from q2mri.models.predict import predict as core_predict
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pred = core_predict(task, images, acquisitions, model=model, device=device,
+                                progress=_watch(progress, cancelled))
+        self.lastWarnings = [str(w.message) for w in caught]
+        self.lastConsistency = pred.consistency
+        return pred
+
+    def predict(self, inputNodes, task: str, acquisition=None, device: str = "auto", *, model: str | None = None,
+                progress=None, cancelled=None) -> dict:
+        """Map nodes (T1, PD, ..., <MAP>_sd, consistency) predicted from the input nodes."""
+        inputNodes = list(inputNodes)
+        from q2mri.models.tasks import TASKS
+        if task in TASKS and TASKS[task].complex_inputs:
+            images = self.complexImages(inputNodes)
+            acq_nodes = inputNodes[: len(images)]
+        else:
+            images = [self.arrayOf(n) for n in inputNodes]
+            acq_nodes = inputNodes
+        acqs = self.acquisitionsFor(acq_nodes, acquisition)
+        pred = self.computePrediction(task, images, acqs, device=device, model=model, progress=progress,
+                                      cancelled=cancelled)
+        return self.publishMaps(pred.maps, inputNodes[0])
+
+    def complexImages(self, inputNodes) -> list[np.ndarray]:
+        """Complex echoes from nodes given as magnitudes then phases (radians), in the same order."""
+        if len(inputNodes) % 2:
+            raise Q2MRIError("complex inputs: give each echo's magnitude node, then each echo's phase node")
+        k = len(inputNodes) // 2
+        return [self.arrayOf(m) * np.exp(1j * self.arrayOf(p)) for m, p in zip(inputNodes[:k], inputNodes[k:])]
+
+    def publishMaps(self, maps: Mapping[str, np.ndarray], like, suffix: str = "") -> dict:
+        """Add one volume node per map, named '<input> T1 [ms]'; all or none."""
+        made: dict = {}
+        base = like.GetName()
+        try:
+            for name, arr in maps.items():
+                unit = "relative" if name == "consistency" else map_unit(name.split("_")[0])
+                label = name if not name.endswith("_sd") else f"{name[:-3]} SD"
+                made[name] = N.new_map_node(arr, like, name, f"{base} {label}{suffix} [{unit}]",
+                                            legend=not name.endswith("_sd") and name != "consistency")
+        except Exception:
+            N.remove_nodes(made.values())
+            raise
+        return made
+
+    # ---- model-based fitting -------------------------------------------------------
+    def computeFit(self, model: str, images: list[np.ndarray], acqs: list[Acquisition], *, device="auto",
+                   progress=None, cancelled=None) -> dict[str, np.ndarray]:
+        """Thread-safe: the q2mri fit of a series whose last axis is the image index."""
+        from q2mri import fitting  # noqa: F401  (imports the fitters below lazily)
+        from q2mri.fitting.afi import fit_b1_afi
+        from q2mri.fitting.dixon import fit_dixon_two_point
+        from q2mri.fitting.fatwater import fit_fatwater
+        from q2mri.fitting.inversion_recovery import fit_t1_ir
+        from q2mri.fitting.relaxation import fit_t2, fit_t2star
+        from q2mri.fitting.vfa import fit_vfa
+        if model not in FIT_MODELS:
+            raise Q2MRIError(f"unknown fit model {model!r}; choose one of {', '.join(FIT_MODELS)}")
+        cb = _watch(progress, cancelled)
+        data = np.stack(images, -1)
+
+        def need(key: str) -> list[float]:
+            vals = [getattr(a, key) for a in acqs]
+            if any(v is None for v in vals):
+                raise Q2MRIError(f"fit {model}: the {key} of every input is needed; enter it in Acquisition")
+            return [float(v) for v in vals]
+
+        if model == "vfa":
+            return fit_vfa(data, need("flip_angle_deg"), need("tr_ms")[0], device=device, progress=cb)
+        if model == "t2star":
+            return fit_t2star(data, need("te_ms"), device=device, progress=cb)
+        if model == "t2":
+            return fit_t2(data, need("te_ms"), device=device, progress=cb)
+        if model == "t1-ir":
+            return fit_t1_ir(data, need("ti_ms"), need("tr_ms")[0], device=device, progress=cb)
+        if model == "b1-afi":
+            tr = need("tr_ms")
+            return {"B1": fit_b1_afi(data[..., 0], data[..., 1], need("flip_angle_deg")[0], tr[0], tr[1])["B1"]}
+        if model == "dixon":
+            return fit_dixon_two_point(np.abs(data[..., 0]), np.abs(data[..., 1]))
+        fs = acqs[0].field_strength_t or 3.0
+        return fit_fatwater(data, need("te_ms"), fs, device=device, progress=cb)
+
+    def fit(self, inputNodes, model: str, acquisition=None, *, device: str = "auto", progress=None,
+            cancelled=None) -> dict:
+        """Reference maps by model-based fitting of a series (fatwater: magnitudes then phases)."""
+        inputNodes = list(inputNodes)
+        if model == "fatwater":
+            images = self.complexImages(inputNodes)
+            acq_nodes = inputNodes[: len(images)]
+        else:
+            images = [self.arrayOf(n) for n in inputNodes]
+            acq_nodes = inputNodes
+        acqs = self.acquisitionsFor(acq_nodes, acquisition)
+        maps = self.computeFit(model, images, acqs, device=device, progress=progress, cancelled=cancelled)
+        keep = {k: v for k, v in maps.items() if k in ("T1", "PD", "B1", "T2", "T2s", "R2s", "B0", "PDFF")}
+        return self.publishMaps(keep, inputNodes[0], suffix=" fit")
+
+    # ---- measurement ---------------------------------------------------------------
+    @staticmethod
+    def _map_items(mapNodes) -> list[tuple[str, object]]:
+        if isinstance(mapNodes, Mapping):
+            return list(mapNodes.items())
+        return [(n.GetAttribute("Q2MRI.Map") or n.GetName(), n) for n in mapNodes]
+
+    def segmentMask(self, segmentationNode, segmentId: str, mapNode) -> np.ndarray:
+        """The segment as a boolean array on the map's grid (resampled if drawn elsewhere)."""
+        arr = slicer.util.arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, mapNode)
+        return np.asarray(arr) > 0
+
+    def measure(self, segmentationNode, mapNodes, tableNode=None):
+        """A table with one row per segment and map: Segment, Map, Unit, Voxels, Volume_mL,
+        Mean, SD (sample SD, n - 1), Median, P5, P95 over the finite voxels of the segment."""
+        rows = []
+        seg = segmentationNode.GetSegmentation()
+        for i in range(seg.GetNumberOfSegments()):
+            sid = seg.GetNthSegmentID(i)
+            sname = seg.GetSegment(sid).GetName()
+            for name, node in self._map_items(mapNodes):
+                arr = slicer.util.arrayFromVolume(node)
+                mask = self.segmentMask(segmentationNode, sid, node)
+                vals = np.asarray(arr, dtype=np.float64)[mask & np.isfinite(arr)]
+                n = int(vals.size)
+                stat = (lambda f: float(f(vals)) if n else math.nan)
+                rows.append((sname, name, node.GetAttribute("Q2MRI.Unit") or "", n, n * _voxel_volume_ml(node),
+                             stat(np.mean), float(np.std(vals, ddof=1)) if n > 1 else math.nan, stat(np.median),
+                             stat(lambda v: np.percentile(v, 5)), stat(lambda v: np.percentile(v, 95))))
+        if tableNode is None:
+            tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", f"{segmentationNode.GetName()} Q2MRI statistics")
+        table = vtk.vtkTable()
+        for j, col in enumerate(STAT_COLUMNS):
+            arr = vtk.vtkStringArray() if j < 3 else (vtk.vtkIntArray() if col == "Voxels" else vtk.vtkDoubleArray())
+            arr.SetName(col)
+            for r in rows:
+                arr.InsertNextValue(r[j])
+            table.AddColumn(arr)
+        tableNode.SetAndObserveTable(table)
+        for col, unit in (("Volume_mL", "mL"),):
+            tableNode.SetColumnUnitLabel(col, unit)
+        return tableNode
+
+    @staticmethod
+    def exportTable(tableNode, path: str) -> str:
+        """Write a table node as CSV (comma-separated, header row)."""
+        storage = slicer.vtkMRMLTableStorageNode()
+        storage.SetFileName(str(path))
+        storage.SetAutoFindSchema(False) if hasattr(storage, "SetAutoFindSchema") else None
+        if not storage.WriteData(tableNode):
+            raise Q2MRIError(f"could not write {path}; choose a writable folder")
+        return str(path)
+
+    def blandAltman(self, nodeA, nodeB, segmentationNode=None, segmentId: str | None = None):
+        """A Slicer plot of the Bland-Altman analysis of two maps (e.g. predicted vs fitted) over
+        a segment (or every voxel where both are non-zero): the points, the bias and the 95%
+        limits of agreement (q2mri.metrics.agreement). Returns the plot chart node."""
+        from q2mri.metrics.agreement import bland_altman
+        a = np.asarray(slicer.util.arrayFromVolume(nodeA), dtype=np.float64)
+        b = np.asarray(slicer.util.arrayFromVolume(nodeB), dtype=np.float64)
+        if a.shape != b.shape:
+            raise Q2MRIError("the two maps have different grids; resample one onto the other first")
+        mask = np.isfinite(a) & np.isfinite(b) & (a != 0) & (b != 0)
+        if segmentationNode is not None:
+            sid = segmentId or segmentationNode.GetSegmentation().GetNthSegmentID(0)
+            mask &= self.segmentMask(segmentationNode, sid, nodeA)
+        if mask.sum() < 3:
+            raise Q2MRIError("fewer than 3 voxels where both maps have values; draw a larger segment")
+        x, y = a[mask], b[mask]
+        if x.size > 20000:   # a plot of every voxel of a volume is unreadable and slow
+            idx = np.random.default_rng(0).choice(x.size, 20000, replace=False)
+            x, y = x[idx], y[idx]
+        ba = bland_altman(x, y)
+        mean, diff = (x + y) / 2, x - y
+        name = f"Bland-Altman {nodeA.GetName()} vs {nodeB.GetName()}"
+        tnode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name + " data")
+        lo, hi = float(mean.min()), float(mean.max())
+        cols = {"Mean": mean, "Difference": diff}
+        lines = {"x": np.array([lo, hi]), "Bias": np.full(2, ba.bias), "LoA low": np.full(2, ba.loa_lower),
+                 "LoA high": np.full(2, ba.loa_upper)}
+        t = vtk.vtkTable()
+        for k, v in cols.items():
+            arr = vtk.vtkDoubleArray()
+            arr.SetName(k)
+            for val in v:
+                arr.InsertNextValue(float(val))
+            t.AddColumn(arr)
+        tnode.SetAndObserveTable(t)
+        lnode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name + " lines")
+        lt = vtk.vtkTable()
+        for k, v in lines.items():
+            arr = vtk.vtkDoubleArray()
+            arr.SetName(k)
+            for val in v:
+                arr.InsertNextValue(float(val))
+            lt.AddColumn(arr)
+        lnode.SetAndObserveTable(lt)
+        chart = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotChartNode", name)
+        unit = nodeA.GetAttribute("Q2MRI.Unit") or ""
+        chart.SetTitle(f"{name}: bias {ba.bias:.3g}, LoA {ba.loa_lower:.3g} to {ba.loa_upper:.3g} {unit}")
+        chart.SetXAxisTitle(f"mean of the two [{unit}]")
+        chart.SetYAxisTitle(f"{nodeA.GetName()} - {nodeB.GetName()} [{unit}]")
+        pts = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", name + " points")
+        pts.SetAndObserveTableNodeID(tnode.GetID())
+        pts.SetXColumnName("Mean")
+        pts.SetYColumnName("Difference")
+        pts.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
+        pts.SetLineStyle(slicer.vtkMRMLPlotSeriesNode.LineStyleNone)
+        chart.AddAndObservePlotSeriesNodeID(pts.GetID())
+        for col, style in (("Bias", slicer.vtkMRMLPlotSeriesNode.LineStyleSolid),
+                           ("LoA low", slicer.vtkMRMLPlotSeriesNode.LineStyleDash),
+                           ("LoA high", slicer.vtkMRMLPlotSeriesNode.LineStyleDash)):
+            s = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", f"{name} {col}")
+            s.SetAndObserveTableNodeID(lnode.GetID())
+            s.SetXColumnName("x")
+            s.SetYColumnName(col)
+            s.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeLine)
+            s.SetLineStyle(style)
+            s.SetMarkerStyle(slicer.vtkMRMLPlotSeriesNode.MarkerStyleNone)
+            chart.AddAndObservePlotSeriesNodeID(s.GetID())
+        chart.SetAttribute("Q2MRI.Bias", repr(ba.bias))
+        chart.SetAttribute("Q2MRI.LoA", f"{ba.loa_lower!r} {ba.loa_upper!r}")
+        return chart
+
+    # ---- synthesis -----------------------------------------------------------------
+    @staticmethod
+    def _synth_inputs(mapNodes: Mapping, sequence: str, params, index=None):
+        from q2mri.synthesis import required_maps
+        acq = N.as_acquisition(params)
+        maps = {}
+        for k in set(required_maps(sequence.lower(), acq)) | ({"B1"} & set(mapNodes)):
+            if k not in mapNodes:
+                continue
+            arr = slicer.util.arrayFromVolume(mapNodes[k])
+            maps[k] = np.asarray(arr[index] if index is not None else arr, dtype=np.float32)
+        return maps, acq
+
+    def synthesize(self, mapNodes: Mapping, sequence: str, params, outputNode=None):
+        """A new contrast from the maps with the sequence's signal equation (q2mri.synthesis,
+        papers/000 A.4); into outputNode when given (its voxels replaced), else a new node."""
+        from q2mri.synthesis import synthesize as core_synth
+        maps, acq = self._synth_inputs(mapNodes, sequence, params)
+        img = np.asarray(core_synth(maps, sequence, acq), dtype=np.float32)
+        like = mapNodes.get("T1") or next(iter(mapNodes.values()))
+        if outputNode is None:
+            outputNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", f"synthetic {sequence} {self.describe(acq)}")
+            ijk = vtk.vtkMatrix4x4()
+            like.GetIJKToRASMatrix(ijk)
+            outputNode.SetIJKToRASMatrix(ijk)
+            slicer.util.updateVolumeFromArray(outputNode, img)
+            outputNode.CreateDefaultDisplayNodes()
+        else:
+            slicer.util.updateVolumeFromArray(outputNode, img)
+        outputNode.SetAttribute("Q2MRI.Synthetic", sequence)
+        outputNode.SetAttribute("Q2MRI.Parameters", self.describe(acq))
+        return outputNode
+
+    def synthesizeSlice(self, mapNodes: Mapping, sequence: str, params, outputNode, k: int):
+        """Only slice k (the visible one, while a slider is dragged): a few ms per slice."""
+        from q2mri.synthesis import synthesize as core_synth
+        maps, acq = self._synth_inputs(mapNodes, sequence, params, index=k)
+        out = slicer.util.arrayFromVolume(outputNode)
+        out[k] = np.asarray(core_synth(maps, sequence, acq), dtype=np.float32)
+        slicer.util.arrayFromVolumeModified(outputNode)
+        return outputNode
+
+    @staticmethod
+    def describe(acq: Acquisition) -> str:
+        parts = [("FA", acq.flip_angle_deg, "deg"), ("TR", acq.tr_ms, "ms"), ("TE", acq.te_ms, "ms"),
+                 ("TI", acq.ti_ms, "ms")]
+        return " ".join(f"{k} {v:g} {u}" for k, v, u in parts if v is not None)
+
+    # ---- display -------------------------------------------------------------------
+    @staticmethod
+    def showMap(mapNode, backgroundNode=None, opacity: float = 0.6) -> None:
+        """The map as the foreground over its input in every slice view."""
+        bg = backgroundNode or slicer.mrmlScene.GetNodeByID(mapNode.GetAttribute("Q2MRI.Source") or "")
+        for comp in slicer.util.getNodesByClass("vtkMRMLSliceCompositeNode"):
+            if bg is not None:
+                comp.SetBackgroundVolumeID(bg.GetID())
+            comp.SetForegroundVolumeID(mapNode.GetID())
+            comp.SetForegroundOpacity(opacity)
+        if has_application():
+            slicer.util.setSliceViewerLayers(foreground=mapNode, foregroundOpacity=opacity)

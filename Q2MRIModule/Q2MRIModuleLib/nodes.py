@@ -1,0 +1,165 @@
+"""MRML helpers: arrays in and out of volume nodes, acquisition parameters of a node, and the
+colour tables and display of a map node.
+
+Axis order: slicer.util.arrayFromVolume gives (k, j, i), i.e. (slice, row, column) of the
+acquired grid, which is the (z, y, x) order of the core library; so maps are predicted in the
+acquisition plane (q2mri.models.predict) and come back on the input's exact IJK-to-RAS.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields
+
+import numpy as np
+import slicer
+import vtk
+
+from q2mri.acquisition import Acquisition
+from q2mri.display import DISPLAY_RANGE, colormap_for
+from q2mri.maps import MAP_QUANTITY, map_unit
+
+# Acquisition fields the GUI shows and their DICOM keywords / tags (times in ms, as in DICOM).
+DICOM_KEYWORDS = {
+    "flip_angle_deg": ("FlipAngle", "0018,1314"),
+    "tr_ms": ("RepetitionTime", "0018,0080"),
+    "te_ms": ("EchoTime", "0018,0081"),
+    "ti_ms": ("InversionTime", "0018,0082"),
+    "field_strength_t": ("MagneticFieldStrength", "0018,0087"),
+}
+# UCUM codes for the voxel-value units (vtkMRMLScalarVolumeNode.SetVoxelValueUnits).
+UCUM = {"ms": "ms", "1/s": "/s", "Hz": "Hz", "%": "%", "relative": "1", "a.u.": "1"}
+# Maps that are > 0 wherever there is tissue (B0 is signed, PDFF is 0 in lean tissue).
+POSITIVE_MAPS = {"T1", "T2", "T2s", "R2s", "PD", "B1"}
+ACQ_KEYS = tuple(f.name for f in fields(Acquisition) if f.name not in ("sequence", "source"))
+
+
+def as_acquisition(value) -> Acquisition:
+    """An Acquisition from an Acquisition, a plain dict with the record's keys, or None."""
+    if value is None:
+        return Acquisition()
+    if isinstance(value, Acquisition):
+        return value
+    unknown = set(value) - set(ACQ_KEYS) - {"sequence"}
+    if unknown:
+        raise ValueError(f"unknown acquisition key(s) {sorted(unknown)}; use {', '.join(ACQ_KEYS)}")
+    return Acquisition(**{k: v for k, v in value.items() if v is not None})
+
+
+def _dicom_value(node, tag: str):
+    uids = (node.GetAttribute("DICOM.instanceUIDs") or "").split()
+    db = getattr(slicer, "dicomDatabase", None)
+    if not uids or db is None:
+        return None
+    path = db.fileForInstance(uids[0])
+    return db.fileValue(path, tag) if path else None
+
+
+def _sidecar(node) -> dict:
+    """The BIDS JSON sidecar beside the file a node was loaded from, if any."""
+    storage = node.GetStorageNode() if hasattr(node, "GetStorageNode") else None
+    path = storage.GetFileName() if storage is not None else None
+    if not path:
+        return {}
+    stem = path[:-7] if path.endswith(".nii.gz") else os.path.splitext(path)[0]
+    try:
+        with open(stem + ".json") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def node_acquisition(node) -> Acquisition:
+    """Acquisition parameters carried by a node: node attributes (DICOM keyword names, DICOM
+    units: degrees, ms, T), else the DICOM tags of the series it was loaded from, else the BIDS
+    sidecar beside its file (seconds there)."""
+    values: dict = {}
+    side = _sidecar(node)
+    if side:
+        values.update({k: v for k, v in vars(Acquisition.from_bids(side)[0]).items() if v is not None and k in ACQ_KEYS})
+        if side.get("Q2MRISequence"):
+            values["sequence"] = side["Q2MRISequence"]
+    for key, (keyword, tag) in DICOM_KEYWORDS.items():
+        raw = node.GetAttribute(keyword) or node.GetAttribute("DICOM." + keyword) or _dicom_value(node, tag)
+        if raw not in (None, ""):
+            values[key] = float(str(raw).split("\\")[0])
+    seq = node.GetAttribute("Q2MRI.Sequence")
+    if seq:
+        values["sequence"] = seq
+    return Acquisition(**values)
+
+
+def merged_acquisition(node, override) -> Acquisition:
+    """The node's own parameters with the given ones (dict or record) taking precedence."""
+    base = node_acquisition(node)
+    over = as_acquisition(override)
+    kw = {k: getattr(over, k) for k in ACQ_KEYS + ("sequence",) if getattr(over, k) is not None}
+    return base.with_overrides(**kw) if kw else base
+
+
+def color_node(map_name: str):
+    """The scene's colour table node for a map (built once from cmcrameri's 256-entry table)."""
+    cname, table = colormap_for(map_name)
+    name = f"Q2MRI {cname}"
+    scene = slicer.mrmlScene
+    node = scene.GetFirstNodeByName(name)
+    if node is not None:
+        return node
+    node = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name)
+    node.SetTypeToUser()
+    node.SetNumberOfColors(len(table))
+    for i, (r, g, b) in enumerate(table):
+        node.SetColor(i, f"{i}", float(r), float(g), float(b), 1.0)
+    node.SetAttribute("Category", "Q2MRI")
+    node.SetAttribute("Q2MRI.Colormap", cname)
+    return node
+
+
+def display_range(map_name: str, arr: np.ndarray | None = None) -> tuple[float, float]:
+    base = map_name.split("_")[0]
+    if map_name.endswith("_sd") or map_name == "consistency":
+        vals = arr[np.isfinite(arr) & (arr != 0)] if arr is not None else np.zeros(0)
+        return (0.0, float(np.percentile(vals, 98)) if vals.size else 1.0)
+    return DISPLAY_RANGE.get(base, (0.0, 1.0))
+
+
+def new_map_node(arr: np.ndarray, like, map_name: str, node_name: str, *, legend: bool = True):
+    """A scalar volume node holding a map, on like's geometry, with quantity and unit
+    attributes, its colour table, a tissue window and (optionally) a colour legend."""
+    node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", node_name)
+    ijk = vtk.vtkMatrix4x4()
+    like.GetIJKToRASMatrix(ijk)
+    node.SetIJKToRASMatrix(ijk)
+    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(arr, dtype=np.float32))
+    unit = "relative" if map_name == "consistency" else map_unit(map_name.split("_")[0])
+    node.SetAttribute("Q2MRI.Map", map_name)
+    node.SetAttribute("Q2MRI.Quantity", MAP_QUANTITY.get(map_name.split("_")[0], map_name) +
+                      (" (uncertainty, SD)" if map_name.endswith("_sd") else ""))
+    node.SetAttribute("Q2MRI.Unit", unit)
+    node.SetAttribute("Q2MRI.Source", like.GetID())
+    units = slicer.vtkCodedEntry()
+    units.SetValueSchemeMeaning(UCUM.get(unit, unit), "UCUM", unit)
+    node.SetVoxelValueUnits(units)
+    node.CreateDefaultDisplayNodes()
+    disp = node.GetDisplayNode()
+    disp.SetAndObserveColorNodeID(color_node(map_name).GetID())
+    lo, hi = display_range(map_name, arr)
+    disp.AutoWindowLevelOff()
+    disp.SetWindowLevelMinMax(lo, hi)
+    if map_name.split("_")[0] in POSITIVE_MAPS:
+        # Outside the body these maps are 0: transparent there, so the anatomy shows through.
+        disp.SetApplyThreshold(True)
+        disp.SetLowerThreshold(1e-6)
+        disp.SetUpperThreshold(3.4e38)
+    if legend:
+        legend_node = slicer.modules.colors.logic().AddDefaultColorLegendDisplayNode(node)
+        if legend_node is not None:
+            legend_node.SetTitleText(f"{map_name} [{unit}]")
+            legend_node.SetVisibility(True)
+    return node
+
+
+def remove_nodes(nodes) -> None:
+    for n in nodes:
+        if n is not None and n.GetScene() is not None:
+            slicer.mrmlScene.RemoveNode(n)
