@@ -193,9 +193,12 @@ if HAVE_APP:
             self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsv)
             self.ui.blandAltmanButton.connect("clicked(bool)", self.onBlandAltman)
             for s in ("synthFlipAngleSlider", "synthTRSlider", "synthTESlider", "synthTISlider"):
+                # ctkSliderWidget without tracking: valueIsChanging while dragging (the visible
+                # slice only), valueChanged on release (the whole volume).
                 slider = getattr(self.ui, s)
-                slider.connect("valueChanged(double)", self._onSynthDrag)
-                slider.connect("sliderReleased()", self._onSynthRelease) if hasattr(slider, "sliderReleased") else None
+                slider.tracking = False
+                slider.connect("valueIsChanging(double)", self._onSynthDrag)
+                slider.connect("valueChanged(double)", lambda _v: self._onSynthRelease())
             self.ui.sequenceSelector.connect("currentTextChanged(QString)", lambda _t: self._onSynthRelease())
             self.ui.saveSynthButton.connect("clicked(bool)", self.onSaveSynth)
             self.ui.fitButton.connect("clicked(bool)", self.onFit)

@@ -33,11 +33,16 @@ def load_panel(ui_file: Path = UI_FILE):
 
 def screenshot(path: Path, task_inputs: list[str] | None = None, width: int = 420, height: int = 980) -> Path:
     """A PNG of the panel as a user first sees it (task list and input labels filled in)."""
-    from PySide6.QtWidgets import QComboBox, QLabel
+    from PySide6.QtWidgets import QComboBox, QLabel, QWidget
     app, w = load_panel()
-    combo = w.findChild(QComboBox, "taskSelector")
-    for t in ("spgr-t1", "t2star", "fatwater-ipop", "brain-t1t2"):
-        combo.addItem(t)
+    fill = {"taskSelector": ("spgr-t1", "t2star", "fatwater-ipop", "brain-t1t2"), "modelSelector": ("spgr-t1",),
+            "deviceSelector": ("auto", "CPU"), "sequenceSelector": ("spgr", "gre", "se", "ir", "flair", "mprage"),
+            "fitModelSelector": ("vfa", "t2star", "t2", "t1-ir", "b1-afi", "dixon", "fatwater")}
+    for name, items in fill.items():
+        combo = w.findChild(QComboBox, name)
+        for t in items:
+            combo.addItem(t)
+    w.findChild(QWidget, "dependencyFrame").setVisible(False)     # as after the first-use install
     for i, text in enumerate(task_inputs or ["SPGR image", "second SPGR image (optional)"]):
         w.findChild(QLabel, f"inputLabel{i}").setText(text + ":")
     for i in range(len(task_inputs or [0, 0]), 4):
