@@ -20,8 +20,9 @@ def has_application() -> bool:
     return hasattr(slicer, "app")
 
 
-def ensure_logics() -> None:
-    """Idempotent; a no-op inside the Slicer application."""
+def ensure_logics(app_logic=None) -> None:
+    """Idempotent per scene; a no-op inside the Slicer application. app_logic: an existing
+    application logic on slicer.mrmlScene to build on (the web app's), else one is made."""
     if has_application():
         return
     scene = getattr(slicer, "mrmlScene", None)
@@ -30,30 +31,39 @@ def ensure_logics() -> None:
     modules = getattr(slicer, "modules", None)
     if modules is None:
         modules = slicer.modules = types.SimpleNamespace()
-    state = getattr(modules, "_q2mri_scene", None)
-    if state is scene:
+    if getattr(modules, "_q2mri_scene", None) is scene:
         return
-    app = slicer.vtkSlicerApplicationLogic()
-    app.SetMRMLScene(scene)
-    # No colour files ship with the wheel; a home directory stops the colour logic asking for one.
-    home = os.path.join(tempfile.gettempdir(), "q2mri-slicer-home")
-    os.makedirs(os.path.join(home, "share", "ColorFiles"), exist_ok=True)
-    app.SetHomeDirectory(home)
-    app.SetShareDirectory("share")
+    app = app_logic
+    if app is None:
+        app = slicer.vtkSlicerApplicationLogic()
+        app.SetMRMLScene(scene)
+    if not app.GetHomeDirectory():
+        # No colour files ship with the wheel; a home directory stops the colour logic asking for one.
+        home = os.path.join(tempfile.gettempdir(), "q2mri-slicer-home")
+        os.makedirs(os.path.join(home, "share", "ColorFiles"), exist_ok=True)
+        app.SetHomeDirectory(home)
+        app.SetShareDirectory("share")
     colors = slicer.vtkSlicerColorLogic()
     colors.SetMRMLApplicationLogic(app)
     colors.SetMRMLScene(scene)
     if scene.GetFirstNodeByName("Grey") is None:
         colors.AddDefaultColorNodes()
-    volumes = slicer.vtkSlicerVolumesLogic()
-    volumes.SetMRMLScene(scene)
-    volumes.SetMRMLApplicationLogic(app)
-    segmentations = slicer.vtkSlicerSegmentationsModuleLogic()
-    segmentations.SetMRMLScene(scene)
-    segmentations.SetMRMLApplicationLogic(app)
-    # The volumes logic finds the colour module logic through the application logic.
-    for name, logic in (("Colors", colors), ("Volumes", volumes), ("Segmentations", segmentations)):
+
+    def module_logic(name, cls):
+        existing = app.GetModuleLogic(name)
+        if existing is not None:
+            return existing
+        logic = cls()
+        logic.SetMRMLScene(scene)
+        logic.SetMRMLApplicationLogic(app)
         app.SetModuleLogic(name, logic)
+        return logic
+
+    # The volumes logic finds the colour module logic through the application logic.
+    if app.GetModuleLogic("Colors") is None or not app.GetModuleLogic("Colors").IsA("vtkSlicerColorLogic"):
+        app.SetModuleLogic("Colors", colors)
+    volumes = module_logic("Volumes", slicer.vtkSlicerVolumesLogic)
+    segmentations = module_logic("Segmentations", slicer.vtkSlicerSegmentationsModuleLogic)
     for name, logic in (("volumes", volumes), ("segmentations", segmentations), ("colors", colors)):
         setattr(modules, name, types.SimpleNamespace(logic=(lambda lg=logic: lg)))
     modules._q2mri_app_logic = app

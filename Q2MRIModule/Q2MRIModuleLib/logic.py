@@ -143,8 +143,7 @@ class Q2MRIModuleLogic(_LogicBase):
             for name, arr in maps.items():
                 unit = "relative" if name == "consistency" else map_unit(name.split("_")[0])
                 label = name if not name.endswith("_sd") else f"{name[:-3]} SD"
-                made[name] = N.new_map_node(arr, like, name, f"{base} {label}{suffix} [{unit}]",
-                                            legend=not name.endswith("_sd") and name != "consistency")
+                made[name] = N.new_map_node(arr, like, name, f"{base} {label}{suffix} [{unit}]")
         except Exception:
             N.remove_nodes(made.values())
             raise

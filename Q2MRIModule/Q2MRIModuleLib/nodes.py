@@ -159,6 +159,21 @@ def new_map_node(arr: np.ndarray, like, map_name: str, node_name: str, *, legend
     return node
 
 
+def renew_legend(volume) -> None:
+    """Show a volume's colour legend in the views that now show it. The legend manager decides
+    a legend's visibility when the legend node is added or changed, and may miss a volume that a
+    view shows later; an identical new legend node is seen afresh."""
+    colors = slicer.modules.colors.logic()
+    old = colors.GetColorLegendDisplayNode(volume) if volume is not None else None
+    if old is None:
+        return
+    title, visible = old.GetTitleText(), old.GetVisibility()
+    slicer.mrmlScene.RemoveNode(old)
+    new = colors.AddDefaultColorLegendDisplayNode(volume)
+    new.SetTitleText(title)
+    new.SetVisibility(visible)
+
+
 def remove_nodes(nodes) -> None:
     for n in nodes:
         if n is not None and n.GetScene() is not None:

@@ -18,6 +18,7 @@ import vtk  # noqa: E402
 from vtk.util.numpy_support import vtk_to_numpy  # noqa: E402
 
 from .headless import ensure_logics  # noqa: E402
+from .nodes import renew_legend  # noqa: E402
 
 MANAGERS = ("vtkMRMLColorLegendDisplayableManager", "vtkMRMLSegmentationsDisplayableManager2D",
             "vtkMRMLOrientationMarkerDisplayableManager", "vtkMRMLRulerDisplayableManager")
@@ -96,22 +97,8 @@ class SliceViewRenderer:
         self.slice_node.JumpSliceByCentering(*centre)
         self.mapper.SetInputConnection(self.logic.GetImageDataConnection())
         for vol in (background, foreground):
-            self._renew_legend(vol)
+            renew_legend(vol)
         return self
-
-    @staticmethod
-    def _renew_legend(volume) -> None:
-        """The legend manager only learns of legend nodes added after it was made (node-added
-        events); a legend made earlier (e.g. by predict) is replaced by an identical new one."""
-        colors = slicer.modules.colors.logic()
-        old = colors.GetColorLegendDisplayNode(volume) if volume is not None else None
-        if old is None:
-            return
-        title, visible = old.GetTitleText(), old.GetVisibility()
-        slicer.mrmlScene.RemoveNode(old)
-        new = colors.AddDefaultColorLegendDisplayNode(volume)
-        new.SetTitleText(title)
-        new.SetVisibility(visible)
 
     def render(self) -> np.ndarray:
         """The view as an (H, W, 3) uint8 array, top row first."""

@@ -10,7 +10,7 @@ from ..errors import Q2MRIError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import evaluate, fit, predict, roi, simulate, synth, train
+    from . import app, evaluate, fit, predict, roi, simulate, synth, train
 
     p = argparse.ArgumentParser(prog="q2mri", description="Quantitative MRI maps from weighted images: fit, "
                                 "synthesize, measure and evaluate. Units: T1/T2/T2* ms, R2* 1/s, B0 Hz, B1 relative, "
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.register(sub)
     train.register(sub)
     predict.register(sub)
+    app.register(sub)
     return p
 
 
