@@ -83,6 +83,8 @@ class Q2MRIWebApp:
         self._bind()
         self._on_task(self.state.q2_task)
         self._load_paths([Path(f) for f in files] if files else SAMPLE_FILES, initial=True)
+        for view in self._slice_views():       # the slice planes in the 3D view
+            view.set_visible_in_3d(True)
 
     # ---- state -----------------------------------------------------------------------
     def _init_state(self) -> None:
@@ -175,7 +177,10 @@ class Q2MRIWebApp:
             return
         uploads = q2_upload if isinstance(q2_upload, list) else [q2_upload]
         self.state.q2_upload = None
-        staged = F.stage([(u["name"], u["content"]) for u in uploads], self.tmp / f"upload-{time.time_ns()}")
+        self.message("")
+        from trame.app.file_upload import ClientFile
+        files = [ClientFile(u) for u in uploads]
+        staged = F.stage([(f.name, f.content) for f in files], self.tmp / f"upload-{time.time_ns()}")
         if not staged:
             raise Q2MRIError("no image among the uploaded files; add the NIfTI/NRRD file next to its JSON sidecar")
         nodes = self._load_paths(staged)
