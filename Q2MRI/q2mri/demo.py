@@ -97,20 +97,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def predict_demo(sample: Path, out: Path, truth: dict, tissue: np.ndarray, labels: np.ndarray) -> None:
     """spgr-t1 on the 30-deg image: maps, overlay, and papers/000 Table 2 in miniature."""
-    from .errors import Q2MRIError
-    from .models.registry import find_model, list_models
-    model: list[str] = []
-    try:
-        find_model(None, "spgr-t1")
-    except Q2MRIError as e:
-        previews = [c for c in list_models() if c.get("task") == "spgr-t1" and c.get("preview")]
-        if not previews:
-            print(f"\nspgr-t1 prediction: skipped ({e})")
-            return
-        name = Path(previews[0]["path"]).name
-        print(f"\nspgr-t1 prediction with the preview model {name}: it does NOT meet the accuracy targets yet "
-              f"(see Resources/Models/{name}/card.md)")
-        model = ["--model", name]
+    import json
+
+    from .models.registry import find_model
+    folder = find_model(None, "spgr-t1")          # a bundled default ships with Q2MRI
+    card = json.loads((folder / "card.json").read_text())
+    print(f"\nspgr-t1 prediction with the bundled model {folder.name}" +
+          (f": it is BELOW its accuracy targets (see Resources/Models/{folder.name}/card.md)" if card.get("preview") else ""))
+    model = ["--model", folder.name]
     pred = out / "predict"
     run(["predict", "--task", "spgr-t1", "--input", str(sample / "spgr_fa30.nii.gz"), *model, "--out", str(pred),
          "--quiet"])

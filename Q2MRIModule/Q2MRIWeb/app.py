@@ -65,26 +65,41 @@ class Q2MRIWebApp:
         slicer.mrmlScene = self.sapp.scene
         ensure_logics(self.sapp.app_logic)
         self.logic = Q2MRIModuleLogic()
-        register_rca_factories(self.sapp.view_manager, self.server)
-        self.layout_manager = LayoutManager(self.sapp.scene, self.sapp.view_manager, self.server)
-        self.layout_manager.register_layout_dict(LayoutManager.default_grid_configuration())
-        self.segment_logic = SegmentEditorLogic(self.server, self.sapp)
-        self.sapp.segmentation_editor.segmentation_modified.connect(self._on_roi_changed)
-
         self.maps: dict = {}
         self.synth_node = None
         self.stats_table = None
         self._job = None
         self._init_state()
+        # Data first, views after: views made on a loaded scene render once, not at every change.
+        first = self._read_paths([Path(f) for f in files] if files else SAMPLE_FILES)
+        register_rca_factories(self.sapp.view_manager, self.server)
+        self.layout_manager = LayoutManager(self.sapp.scene, self.sapp.view_manager, self.server)
+        self.layout_manager.register_layout_dict(LayoutManager.default_grid_configuration())
+        self.segment_logic = SegmentEditorLogic(self.server, self.sapp)        # after the views: it edits in them
+        self.sapp.segmentation_editor.segmentation_modified.connect(self._on_roi_changed)
         from .ui import build_ui
         self.ui = build_ui(self)
         self.segment_logic.set_ui(self.ui.segment_editor)
         self.layout_manager.set_layout("Quad View")
         self._bind()
         self._on_task(self.state.q2_task)
-        self._load_paths([Path(f) for f in files] if files else SAMPLE_FILES, initial=True)
+        self._after_load(first)
         for view in self._slice_views():       # the slice planes in the 3D view
             view.set_visible_in_3d(True)
+        self.ctrl.on_server_ready.add(self._guard(self._warm_up))
+
+    def _warm_up(self, **_) -> None:
+        """torch and the networks load in a worker thread once the server is up, so the first page
+        and its slices do not wait for them; then the device list and the range checks fill in."""
+        from trame_server.utils.asynchronous import create_task
+
+        async def warm():
+            await asyncio.get_running_loop().run_in_executor(None, _import_networks)
+            with self.state:
+                self.state.q2_devices = [{"value": v, "title": t} for v, t in self.logic.deviceInfo()]
+                self._networks_ready = True
+                self._check_ranges()
+        create_task(warm())
 
     # ---- state -----------------------------------------------------------------------
     def _init_state(self) -> None:
@@ -93,7 +108,7 @@ class Q2MRIWebApp:
         s.q2_tasks = list(TASK_INPUTS)
         s.q2_task = "spgr-t1"
         s.q2_models, s.q2_model = [], None
-        s.q2_devices = [{"value": v, "title": t} for v, t in self.logic.deviceInfo()]
+        s.q2_devices = [{"value": "auto", "title": "auto"}, {"value": "cpu", "title": "CPU"}]
         s.q2_device = "auto"
         s.q2_volumes = []
         s.q2_slot_labels = TASK_INPUTS["spgr-t1"]
@@ -155,7 +170,8 @@ class Q2MRIWebApp:
         return wrapped
 
     # ---- loading -----------------------------------------------------------------------
-    def _load_paths(self, paths: list[Path], initial: bool = False) -> list:
+    def _read_paths(self, paths: list[Path]) -> list:
+        """Volume nodes for the files; all or none."""
         nodes = []
         try:
             for p in paths:
@@ -164,13 +180,15 @@ class Q2MRIWebApp:
             for n in nodes:
                 slicer.mrmlScene.RemoveNode(n)
             raise
+        return nodes
+
+    def _after_load(self, nodes: list) -> None:
         self._refresh_volumes()
         if nodes:
             self.state.q2_in_0 = nodes[0].GetID()
             self._show_background(nodes[0], reset=True)
             self.segment_logic.on_volume_changed(nodes[0])
         self._fill_acquisition()
-        return nodes
 
     def _on_upload(self, q2_upload=None, **_):
         if not q2_upload:
@@ -183,13 +201,13 @@ class Q2MRIWebApp:
         staged = F.stage([(f.name, f.content) for f in files], self.tmp / f"upload-{time.time_ns()}")
         if not staged:
             raise Q2MRIError("no image among the uploaded files; add the NIfTI/NRRD file next to its JSON sidecar")
-        nodes = self._load_paths(staged)
+        nodes = self._read_paths(staged)
         if len(nodes) > 1 and not all(F.same_grid(nodes[0], n) for n in nodes[1:]):
             for n in nodes:
                 slicer.mrmlScene.RemoveNode(n)
-            self._refresh_volumes()
             raise Q2MRIError("the uploaded images have different grids (size or orientation); upload images of one "
                              "series, or resample them onto one grid first")
+        self._after_load(nodes)
         self.message("")
         with self.state:
             self.state.q2_status = f"loaded {', '.join(n.GetName() for n in nodes)}"
@@ -240,6 +258,8 @@ class Q2MRIWebApp:
         return out
 
     def _check_ranges(self) -> None:
+        if not getattr(self, "_networks_ready", False):
+            return                                   # checked once the networks have loaded (_warm_up)
         from q2mri.models.predict import check_acquisitions
         from q2mri.models.tasks import TASKS
         nodes = self._input_nodes()
@@ -464,6 +484,10 @@ class Q2MRIWebApp:
         writer.SetInputConnection(grab.GetOutputPort())
         writer.Write()
         return self._attach(bytes(memoryview(writer.GetResult())))
+
+
+def _import_networks() -> None:
+    import q2mri.models.predict  # noqa: F401  (torch, the tasks and the physics)
 
 
 def _write_volume(node, path: Path) -> None:

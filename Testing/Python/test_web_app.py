@@ -250,3 +250,29 @@ def test_a_bad_upload_gives_one_clear_message_and_the_server_keeps_serving(app, 
     text, ok = run(go())
     assert expect in text and "\n" not in text.strip() and "Traceback" not in text
     assert ok and app.alive()
+
+
+def test_a_zipped_dicom_series_uploads_with_its_acquisition_from_the_tags(app, tmp_path):
+    from playwright.async_api import async_playwright
+
+    from dicom_util import write_dicom_series
+    vol = (np.random.default_rng(1).uniform(50, 900, (6, 40, 48))).astype(np.uint16)
+    folder = write_dicom_series(tmp_path / "series", vol, (1.2, 1.2, 3.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1),
+                                {"0018|1314": "14", "0018|0080": "18.5", "0018|0081": "2.5", "0018|0087": "3"},
+                                "1.2.826.0.1.3680043.2.1125.77")
+    zpath = tmp_path / "knee_dicom.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in sorted(folder.iterdir()):
+            z.write(f, f"series/{f.name}")
+
+    async def go():
+        async with async_playwright() as p:
+            browser, page = await _page(p, app)
+            await page.set_input_files("#q2-upload", [str(zpath)])
+            await page.wait_for_function("document.querySelector('#q2-status').innerText.includes('knee_dicom')",
+                                         timeout=60000)
+            acq = [await get_state(page, f"q2_acq_0_{k}") for k in ("flip_angle_deg", "tr_ms", "te_ms")]
+            await browser.close()
+            return acq
+
+    assert run(go()) == ["14", "18.5", "2.5"]

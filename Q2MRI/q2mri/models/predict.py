@@ -91,6 +91,10 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
     folder = find_model(model, task)
     dev = resolve_device(device)
     net, card = load_model(folder, dev)
+    if card.get("preview"):
+        notes.append(f"model {folder.name} is below its accuracy targets on held-out simulated subjects "
+                     f"(card: {folder / 'card.md'}); check its numbers before relying on the maps")
+        warnings.warn(notes[-1])
     chans = []
     for im in images:
         if t.complex_inputs:

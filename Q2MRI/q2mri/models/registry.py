@@ -11,10 +11,12 @@ import json
 import os
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import Q2MRIError
-from .quantnet import ModelConfig, QuantNet
+
+if TYPE_CHECKING:      # torch is imported only to save or load weights: listing models stays light (GUIs)
+    from .quantnet import QuantNet
 
 # The checkout's Resources/Models; an installed Slicer extension points Q2MRI_MODELS_DIR at its own copy.
 MODELS_DIR = Path(os.environ.get("Q2MRI_MODELS_DIR") or Path(__file__).resolve().parents[3] / "Resources" / "Models")
@@ -55,7 +57,7 @@ def find_model(name_or_path: str | None, task: str, root: Path = MODELS_DIR) -> 
     raise Q2MRIError(f"no bundled model for task {task} yet; train one with 'q2mri train --task {task}' and pass --model DIR")
 
 
-def save_model(net: QuantNet, folder: Path, card: dict) -> Path:
+def save_model(net: "QuantNet", folder: Path, card: dict) -> Path:
     from safetensors.torch import save_file
     folder.mkdir(parents=True, exist_ok=True)
     w = folder / WEIGHTS
@@ -69,8 +71,10 @@ def save_model(net: QuantNet, folder: Path, card: dict) -> Path:
     return folder
 
 
-def load_model(folder: Path, device: torch.device | str = "cpu") -> tuple[QuantNet, dict]:
+def load_model(folder: Path, device="cpu") -> tuple["QuantNet", dict]:
     from safetensors.torch import load_file
+
+    from .quantnet import ModelConfig, QuantNet
     card = json.loads((folder / "card.json").read_text())
     w = folder / card.get("weights", WEIGHTS)
     if not w.exists():

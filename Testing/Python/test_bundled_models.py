@@ -1,0 +1,66 @@
+"""The bundled models themselves: each loads (checksum verified) and predicts held-out simulated
+subjects above floors an untrained or broken network cannot reach, and its uncertainty is
+positive and larger on lesions than on the normal tissue around them."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from q2mri.models.registry import list_models
+from q2mri.models.predict import predict
+from q2mri.models.tasks import TASKS
+from q2mri.phantoms.protocols import Protocol
+from q2mri.phantoms.simulate import case_rng, make_case, simulate_images
+
+SHIPPED = {c["task"]: c for c in list_models() if c.get("default")}
+
+
+def _subject(phantom: str, task: str, seed: int, need_lesion: int = 0, slices: int = 8):
+    """A held-out subject (seeds far from training's) and the task's default images of it."""
+    t = TASKS[task]
+    imgs = tuple(s.image for s in t.inputs[: len(t.inputs) - t.optional_inputs])
+    for k in range(40):
+        rng = case_rng(seed + k, 0)
+        case = make_case(phantom, rng, slices, None if phantom == "brain" else 128)
+        lesion = np.isin(case.labels, {"knee": (9,), "brain": (6, 7)}.get(phantom, ()))
+        if lesion.sum() >= need_lesion:
+            break
+    phase0 = np.full(case.labels.shape, rng.uniform(-np.pi, np.pi), np.float32)
+    sim = simulate_images(case, Protocol("t", phantom, imgs, "test"), 100.0, rng, phase0)
+    return case, lesion, [s.data for s in sim], [s.image.acq for s in sim]
+
+
+def test_every_task_has_a_default_bundled_model():
+    assert set(SHIPPED) == set(TASKS), f"tasks without a default model: {set(TASKS) - set(SHIPPED)}"
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_bundled_model_beats_the_floor_on_a_held_out_subject(task):
+    if task not in SHIPPED:
+        pytest.fail(f"no default model bundled for {task}")
+    phantom = TASKS[task].phantoms[0]
+    case, _, images, acqs = _subject(phantom, task, 30011)
+    pred = predict(task, images, acqs, device="cpu")
+    body = case.maps["PD"] > 0
+    key = TASKS[task].targets[0]
+    truth, mu = case.maps[key][body], pred.maps[key][body]
+    r = np.corrcoef(mu, truth)[0, 1]
+    # a network that ignores its input (or outputs the mean) has r ~ 0; a broken scale, large l1
+    assert r > 0.8, (task, r)
+    assert np.abs(mu - truth).mean() / np.abs(truth).mean() < 0.3
+    for k in TASKS[task].targets:
+        assert (pred.maps[f"{k}_sd"][body] > 0).all()
+
+
+def test_uncertainty_is_larger_on_lesions_than_on_the_tissue_around_them():
+    task = "spgr-t1"
+    if task not in SHIPPED:
+        pytest.fail("no default spgr-t1 model bundled")
+    case, lesion, images, acqs = _subject("knee", task, 40013, need_lesion=60)
+    assert lesion.sum() >= 60
+    pred = predict(task, images, acqs, device="cpu")
+    rel_sd = pred.maps["T1_sd"] / np.maximum(pred.maps["T1"], 1.0)
+    cartilage = case.labels == 5                 # the tissue the lesions sit in (phantoms/knee.py)
+    assert (pred.maps["T1_sd"][case.maps["PD"] > 0] > 0).all()
+    assert np.median(rel_sd[lesion]) > 1.2 * np.median(rel_sd[cartilage]), \
+        (np.median(rel_sd[lesion]), np.median(rel_sd[cartilage]))
