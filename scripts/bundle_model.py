@@ -15,6 +15,7 @@ from pathlib import Path
 
 from q2mri.models.evaluate import evaluate_model
 from q2mri.models.registry import MODELS_DIR, sha256
+from q2mri.models.targets import check, meets_all
 
 # Protocols to report per task: the papers' setting, an unseen one, and multi-input variants.
 REPORTS = {
@@ -40,6 +41,7 @@ def main(trained: str, name: str, preview: bool = False) -> None:
     card = json.loads((src / "card.json").read_text())
     task = card["task"]
     metrics = {label: evaluate_model(str(src), task, overrides=ov, cases=CASES.get(task, 3)) for label, ov in REPORTS.get(task, {"default": None}).items()}
+    preview = preview or not meets_all(task, metrics)
     dst = MODELS_DIR / name
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy(src / "weights.safetensors", dst / "weights.safetensors")
@@ -77,6 +79,12 @@ def main(trained: str, name: str, preview: bool = False) -> None:
         for k, v in (m.get("bland_altman_roi_means") or {}).items():
             lines.append(f"| {label} | {k} Bland-Altman of ROI means (n {v['n']}): bias {v['bias_pct']:+.2f} %, "
                          f"LoA {v['loa_pct'][0]:+.2f} to {v['loa_pct'][1]:+.2f} % | | | | | | | |")
+    lines += ["", "## Targets", "", "| what | this model | target | met | seed (real data) |", "|---|---|---|---|---|"]
+    for what, value, target, ok, seed in check(task, metrics):
+        val = "n/a" if value is None else f"{value:.3g}"
+        lines.append(f"| {what} | {val} | {target} | {'' if ok is None else ('yes' if ok else '**no**')} | {seed} |")
+    card["targets_met"] = not preview
+    (dst / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     lines += ["", f"Seeds' numbers: {card['seed_numbers']}. {card['note']}."]
     (dst / "card.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {dst}")

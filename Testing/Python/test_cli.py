@@ -285,3 +285,8 @@ def test_console_script_prints_one_line_and_no_traceback(tmp_path):
     for cmd in (["--help"], ["fit", "--help"], ["fit", "vfa", "--help"], ["fit", "fatwater", "--help"], ["synth", "--help"],
                 ["roi", "--help"], ["evaluate", "--help"]):
         assert subprocess.run([str(exe), *cmd], capture_output=True).returncode == 0
+
+
+def test_app_with_a_missing_file_is_one_clear_error(cli, tmp_path):
+    r = cli("app", tmp_path / "nope.nii.gz", "--port", "0")
+    assert r.code != 0 and "no such file" in r.err and "Traceback" not in r.err

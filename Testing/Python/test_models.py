@@ -100,3 +100,25 @@ def test_a_short_training_run_lowers_the_loss():
         opt.step()
         losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_targets_follow_the_issue_thresholds():
+    from q2mri.models.targets import check, meets_all
+    t = {"corr": 0.995, "l1": 0.04, "ssim": 0.93, "mae": 30.0, "mpe": 1.0, "coverage68": 0.7, "coverage95": 0.95}
+    good = {"FA 20 deg (papers/000)": {"targets": {"T1": t, "B1": dict(t, corr=0.992)},
+                                       "T1_error_slope_per_0.1_B1": 0.015},
+            "FA 17 deg (unseen)": {"targets": {"T1": dict(t, corr=0.99, l1=0.043, ssim=0.92)}}}
+    assert meets_all("spgr-t1", good)
+    bad = {**good, "FA 17 deg (unseen)": {"targets": {"T1": dict(t, l1=0.046)}}}   # > 1.1 x 0.04
+    assert not meets_all("spgr-t1", bad)
+    slope = {**good, "FA 20 deg (papers/000)": {**good["FA 20 deg (papers/000)"], "T1_error_slope_per_0.1_B1": -0.021}}
+    assert not meets_all("spgr-t1", slope)
+    brain = {"MPRAGE + GRE + FLAIR (papers/001)": {
+        "targets": {"T1": {"mae": 49.0}, "T2": {"mae": 4.9}},
+        "bland_altman_roi_means": {"T1": {"bias_pct": 0.9, "loa_pct": [-4.9, 4.0]},
+                                   "T2": {"bias_pct": -0.5, "loa_pct": [-9.0, 10.5]}}}}
+    rows = {r[0]: r[3] for r in check("brain-t1t2", brain)}
+    assert rows["T1 MAE without CSF (ms)"] and rows["T2 MAE without CSF (ms)"]
+    assert rows["T1 Bland-Altman limits of agreement (%)"] and not rows["T2 Bland-Altman limits of agreement (%)"]
+    fw = {"x": {"targets": {"PDFF": {"mae": 1.4}, "B0": {"mae": 3.0}}, "R2s_mae_by_range": {"below 200 1/s": 10.5}}}
+    assert not meets_all("fatwater-ipop", fw)
