@@ -47,7 +47,6 @@ def __getattr__(name):
 
 
 try:  # the Slicer application
-    import ctk
     import qt
     import vtk
     from slicer.parameterNodeWrapper import parameterNodeWrapper
@@ -268,14 +267,15 @@ if HAVE_APP:
                 return
             for card in self.logic.listModels(task):
                 name = os.path.basename(card["path"])
-                self.ui.modelSelector.addItem(name + (" (preview)" if card.get("preview") else ""), name)
+                self.ui.modelSelector.addItem(name + (" (below target)" if card.get("preview") else ""), name)
             cards = self.logic.listModels(task)
-            self.ui.modelCardLabel.setText(_cardSummary(cards[0]) if cards else "No bundled model for this task.")
+            default = next((c for c in cards if c.get("default")), cards[0] if cards else None)
+            self.ui.modelCardLabel.setText(_cardSummary(default) if default else "No bundled model for this task.")
             self._fillAcquisition()
 
         def _inputs(self):
-            return [n for n in (getattr(self.ui, f"inputSelector{i}").currentNode() for i in range(self.INPUTS))
-                    if n is not None and getattr(self.ui, f"inputSelector{i}").visible]
+            selectors = [getattr(self.ui, f"inputSelector{i}") for i in range(self.INPUTS)]
+            return [s.currentNode() for s in selectors if s.visible and s.currentNode() is not None]
 
         def _fillAcquisition(self):
             if self.logic is None:
@@ -503,7 +503,7 @@ if HAVE_APP:
     def _cardSummary(card: dict) -> str:
         ranges = ", ".join(f"{k} {v[0]:g}-{v[1]:g}" for k, v in card.get("protocol_ranges", {}).items())
         return (f"{card.get('description', '')}\nin: {', '.join(card.get('inputs', []))}; out: "
-                f"{', '.join(card.get('outputs', []))}\nranges: {ranges}" + ("\nPREVIEW: below its accuracy targets"
+                f"{', '.join(card.get('outputs', []))}\nranges: {ranges}" + ("\nBELOW TARGET: see the model card"
                                                                              if card.get("preview") else ""))
 
     def _visibleSlice(node):

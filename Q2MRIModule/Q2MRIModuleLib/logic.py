@@ -153,7 +153,6 @@ class Q2MRIModuleLogic(_LogicBase):
     def computeFit(self, model: str, images: list[np.ndarray], acqs: list[Acquisition], *, device="auto",
                    progress=None, cancelled=None) -> dict[str, np.ndarray]:
         """Thread-safe: the q2mri fit of a series whose last axis is the image index."""
-        from q2mri import fitting  # noqa: F401  (imports the fitters below lazily)
         from q2mri.fitting.afi import fit_b1_afi
         from q2mri.fitting.dixon import fit_dixon_two_point
         from q2mri.fitting.fatwater import fit_fatwater

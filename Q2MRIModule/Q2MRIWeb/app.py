@@ -222,7 +222,7 @@ class Q2MRIWebApp:
         task = q2_task or self.state.q2_task
         self.state.q2_slot_labels = TASK_INPUTS[task]
         cards = self.logic.listModels(task)
-        self.state.q2_models = [{"value": c["path"], "title": Path(c["path"]).name + (" (preview)" if c.get("preview") else "")}
+        self.state.q2_models = [{"value": c["path"], "title": Path(c["path"]).name + (" (below target)" if c.get("preview") else "")}
                                 for c in cards]
         default = next((c for c in cards if c.get("default")), cards[0] if cards else None)
         self.state.q2_model = default["path"] if default else None

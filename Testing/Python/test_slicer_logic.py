@@ -24,7 +24,6 @@ def _digest(node) -> str:
 
 
 def test_predict_gives_map_nodes_on_the_input_geometry_with_units_and_colours(logic, sample, tiny_model):
-    from cmcrameri import cm  # noqa: F401  (the package whose table files the colours must come from)
     from importlib import resources
     src = load_volume(sample / "spgr_fa30.nii.gz", "knee FA30")
     before, attrs = _digest(src), {k: src.GetAttribute(k) for k in src.GetAttributeNames()}

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import gzip
-import io
 import json
 import zipfile
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
