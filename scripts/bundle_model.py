@@ -1,6 +1,6 @@
 """Evaluate a trained model on held-out simulated subjects and bundle it with its card.
 
-    .venv/bin/python scripts/bundle_model.py TRAINED_DIR NAME [--preview]
+    .venv/bin/python scripts/bundle_model.py TRAINED_DIR NAME [--preview] [--env="OMP_NUM_THREADS=1"]
 
 Copies the weights into Resources/Models/NAME/, adds the held-out metrics (models.evaluate)
 and the seeds' own numbers to card.json, and writes card.md. The training command is the
@@ -36,7 +36,7 @@ SEED_NUMBERS = {
 }
 
 
-def main(trained: str, name: str, preview: bool = False) -> None:
+def main(trained: str, name: str, preview: bool = False, env: str = "") -> None:
     src = Path(trained)
     card = json.loads((src / "card.json").read_text())
     task = card["task"]
@@ -48,6 +48,8 @@ def main(trained: str, name: str, preview: bool = False) -> None:
     card["sha256"] = sha256(dst / "weights.safetensors")
     card["held_out_metrics"] = metrics
     card["seed_numbers"] = SEED_NUMBERS.get(task, "")
+    if env:   # the environment the command ran in (thread count sets the steps a time budget buys)
+        card["command"] = f"{env} {card['command']}"
     card["note"] = "held-out subjects are simulated phantoms; the seeds' numbers come from real data: compare scale, not data"
     # The task's default either way, so that predict works out of the box; a model below its
     # targets says so in its card and in a warning on every prediction.
@@ -91,4 +93,5 @@ def main(trained: str, name: str, preview: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], "--preview" in sys.argv[3:])
+    env = next((a.split("=", 1)[1] for a in sys.argv[3:] if a.startswith("--env=")), "")
+    main(sys.argv[1], sys.argv[2], "--preview" in sys.argv[3:], env)

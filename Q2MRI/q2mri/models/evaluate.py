@@ -48,6 +48,7 @@ def evaluate_model(model: str, task_name: str, *, cases: int = 3, slices: int = 
     imgs = _protocol_images(task_name, overrides)
     per_target: dict[str, list] = {k: [] for k in t.targets}
     lesion: dict[str, list] = {k: [] for k in t.targets}
+    lesion_sd: dict[str, list] = {k: [] for k in t.targets}     # (relative SD in lesions, elsewhere)
     cover = {k: [0, 0, 0] for k in t.targets}
     slopes = []
     roi_vals: dict[str, dict[str, list]] = {}
@@ -75,6 +76,8 @@ def evaluate_model(model: str, task_name: str, *, cases: int = 3, slices: int = 
                 les = np.isin(case.labels, LESION_LABELS[ph]) & body
                 if les.sum() > 20:
                     lesion[k].append(image_metrics(mu, truth, les))
+                    rel = sd / np.maximum(np.abs(mu), 1e-6)
+                    lesion_sd[k].append((float(np.median(rel[les])), float(np.median(rel[body & ~les]))))
                 for roi, labs in ROIS[ph].items():
                     m = np.isin(case.labels, labs) & body
                     if m.sum() > 20:
@@ -94,6 +97,9 @@ def evaluate_model(model: str, task_name: str, *, cases: int = 3, slices: int = 
         mean["coverage95"] = cover[k][1] / max(1, cover[k][2])
         if lesion[k]:
             mean["lesion"] = {m: float(np.mean([r[m] for r in lesion[k]])) for m in ("corr", "l1", "mae", "mpe")}
+            les_sd, rest_sd = np.mean(lesion_sd[k], axis=0)
+            # Does the uncertainty flag lesions? relative SD in lesions over that in the rest of the body
+            mean["lesion"]["relative_sd_ratio"] = float(les_sd / rest_sd)
         out["targets"][k] = mean
     if slopes:
         out["T1_error_slope_per_0.1_B1"] = float(np.mean(slopes))

@@ -37,6 +37,9 @@ def check(task: str, metrics: dict) -> list[Row]:
             add("T1 95 % interval coverage (calibration)", t["coverage95"], "reported (ideal 0.95)", None, "")
             if "lesion" in t:
                 add("T1 MAE in cartilage lesions (ms)", t["lesion"]["mae"], "reported", None, "")
+                r = t["lesion"].get("relative_sd_ratio")
+                add("T1 relative SD, lesions / rest of the body", r, "larger on lesions (ratio > 1.2)",
+                    None if r is None else r > 1.2, "")
             if m17:
                 u = m17["targets"]["T1"]
                 ok = (u["corr"] >= 0.9 * t["corr"] and u["l1"] <= 1.1 * t["l1"] and u["ssim"] >= 0.9 * t["ssim"])
@@ -59,6 +62,9 @@ def check(task: str, metrics: dict) -> list[Row]:
                 les = m["targets"][k].get("lesion")
                 if les:
                     add(f"{k} MAE in lesions (ms)", les["mae"], "reported", None, "")
+                    r = les.get("relative_sd_ratio")
+                    add(f"{k} relative SD, lesions / rest of the brain", r, "larger on lesions (ratio > 1.2)",
+                        None if r is None else r > 1.2, "")
         mo = _get(metrics, "MPRAGE only")
         if mo:
             add("T1 MAE without CSF, MPRAGE only (ms)", mo["targets"]["T1"]["mae"], "reported", None, "")
@@ -82,6 +88,9 @@ def check(task: str, metrics: dict) -> list[Row]:
             les = m["targets"]["T2s"].get("lesion")
             if les:
                 add("T2* MAE in cartilage lesions (ms)", les["mae"], "reported", None)
+                r = les.get("relative_sd_ratio")
+                add("T2* relative SD, lesions / rest of the body", r, "larger on lesions (ratio > 1.2)",
+                    None if r is None else r > 1.2)
     return rows
 
 
