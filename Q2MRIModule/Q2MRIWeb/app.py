@@ -86,6 +86,7 @@ class Q2MRIWebApp:
         self._after_load(first)
         for view in self._slice_views():       # the slice planes in the 3D view
             view.set_visible_in_3d(True)
+        self.sapp.display_manager.reset_views()
         self.ctrl.on_server_ready.add(self._guard(self._warm_up))
 
     def _warm_up(self, **_) -> None:

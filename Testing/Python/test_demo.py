@@ -31,4 +31,5 @@ def test_demo_chain(tmp_path, capsys):
     # floors no broken model reaches: maps from one image that explain unseen flip angles
     assert pred["predicted T1 (from 30 deg) vs truth"]["corr"] > 0.8
     assert pred["synthesized 10 deg vs truth"]["l1"] < 0.25
+    assert pred["synthesized 10 deg vs truth"]["ssim"] > 0.8     # finite: no T1 = -0 in the maps
     assert (tmp_path / "T1_predicted_overlay.png").stat().st_size > 0

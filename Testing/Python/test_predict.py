@@ -115,6 +115,8 @@ def test_prediction_does_not_depend_on_the_intensity_scale(sample, tiny_model):
     a = predict("spgr-t1", [vol.array[:2]], acq, model=str(tiny_model), device="cpu")
     b = predict("spgr-t1", [vol.array[:2] * 37.0], acq, model=str(tiny_model), device="cpu")
     np.testing.assert_allclose(b.maps["T1"], a.maps["T1"], rtol=1e-3, atol=1e-2)
+    for k in ("T1", "PD", "B1"):        # physical maps are never negative, not even -0.0 outside the mask
+        assert not np.signbit(a.maps[k]).any(), k
 
 
 @pytest.mark.parametrize("task_name,phantom", [("fatwater-ipop", "liver"), ("brain-t1t2", "brain"), ("t2star", "knee")])

@@ -29,6 +29,8 @@ from .registry import find_model, load_model
 from .tasks import RESYNTHESIS, TASKS, Task, consistency
 
 ACQ_FIELDS = ("flip_angle_deg", "tr_ms", "te_ms", "ti_ms", "field_strength_t")
+# Physically non-negative maps: a negative network output is clipped to 0 (B0 is signed).
+NON_NEGATIVE = {"T1", "T2", "T2s", "R2s", "PD", "B1", "PDFF"}
 
 
 @dataclass
@@ -143,10 +145,11 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
                 dev = torch.device("cpu")
                 net = net.to(dev)
                 continue
-            mm = m.to(mean.dtype)[:, None]
             for i, k in enumerate(t.targets):
-                outs[k][start:stop] = (mean[:, i] * mm[:, 0]).cpu().numpy()
-                sds[k][start:stop] = (sd[:, i] * mm[:, 0]).cpu().numpy()
+                mu = mean[:, i].clamp_min(0.0) if k in NON_NEGATIVE else mean[:, i]
+                # exactly 0 outside the mask (a product would leave -0.0, and T1 = -0 breaks exp(-TR/T1))
+                outs[k][start:stop] = torch.where(m, mu, torch.zeros_like(mu)).cpu().numpy()
+                sds[k][start:stop] = torch.where(m, sd[:, i], torch.zeros_like(mu)).cpu().numpy()
             if task in RESYNTHESIS:
                 maps = {k: mean[:, i] for i, k in enumerate(t.targets)}
                 rmap, _ = consistency(task, x, maps, a, m)
