@@ -338,12 +338,7 @@ if HAVE_APP:
                 model = self.ui.modelSelector.currentData
                 device = self.ui.deviceSelector.currentData or "auto"
                 logic = self.logic
-                if task == "fatwater-ipop":
-                    images = logic.complexImages(nodes)
-                    acqs = logic.acquisitionsFor(nodes[: len(images)], self._acquisitionOverrides()[: len(images)])
-                else:
-                    images = [logic.arrayOf(n) for n in nodes]
-                    acqs = logic.acquisitionsFor(nodes, self._acquisitionOverrides())
+                images, acqs = logic.inputsFor(nodes, task == "fatwater-ipop", self._acquisitionOverrides())
                 self._start(lambda prog, cancelled: logic.computePrediction(
                     task, images, acqs, device=device, model=model, progress=prog, cancelled=cancelled).maps,
                     lambda maps: self._publish(maps, nodes[0], ""))
@@ -353,8 +348,7 @@ if HAVE_APP:
                 nodes = list(self.ui.fitInputsSelector.checkedNodes())
                 model = self.ui.fitModelSelector.currentText
                 logic = self.logic
-                images = logic.complexImages(nodes) if model == "fatwater" else [logic.arrayOf(n) for n in nodes]
-                acqs = logic.acquisitionsFor(nodes[: len(images)])
+                images, acqs = logic.inputsFor(nodes, model == "fatwater")
                 keep = ("T1", "PD", "B1", "T2", "T2s", "R2s", "B0", "PDFF")
                 self._start(lambda prog, cancelled: {k: v for k, v in logic.computeFit(
                     model, images, acqs, progress=prog, cancelled=cancelled).items() if k in keep},

@@ -56,6 +56,20 @@ def _watch(progress, cancelled) -> Callable[[int, int], None]:
     return cb
 
 
+def _table_node(name: str, columns: dict):
+    """A table node with one double column per entry."""
+    table = vtk.vtkTable()
+    for key, values in columns.items():
+        arr = vtk.vtkDoubleArray()
+        arr.SetName(key)
+        for v in values:
+            arr.InsertNextValue(float(v))
+        table.AddColumn(arr)
+    node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    node.SetAndObserveTable(table)
+    return node
+
+
 def _voxel_volume_ml(node) -> float:
     return float(np.prod(node.GetSpacing())) / 1000.0
 
@@ -117,16 +131,21 @@ class Q2MRIModuleLogic(_LogicBase):
         """Map nodes (T1, PD, ..., <MAP>_sd, consistency) predicted from the input nodes."""
         inputNodes = list(inputNodes)
         from q2mri.models.tasks import TASKS
-        if task in TASKS and TASKS[task].complex_inputs:
-            images = self.complexImages(inputNodes)
-            acq_nodes = inputNodes[: len(images)]
-        else:
-            images = [self.arrayOf(n) for n in inputNodes]
-            acq_nodes = inputNodes
-        acqs = self.acquisitionsFor(acq_nodes, acquisition)
+        images, acqs = self.inputsFor(inputNodes, task in TASKS and TASKS[task].complex_inputs, acquisition)
         pred = self.computePrediction(task, images, acqs, device=device, model=model, progress=progress,
                                       cancelled=cancelled)
         return self.publishMaps(pred.maps, inputNodes[0])
+
+    def inputsFor(self, inputNodes, complex_inputs: bool, acquisition=None) -> tuple[list[np.ndarray], list[Acquisition]]:
+        """The arrays and acquisition records of the input nodes (main thread): magnitudes, or for
+        complex inputs the echoes made from magnitude nodes then phase nodes."""
+        inputNodes = list(inputNodes)
+        if not complex_inputs:
+            return [self.arrayOf(n) for n in inputNodes], self.acquisitionsFor(inputNodes, acquisition)
+        images = self.complexImages(inputNodes)
+        if isinstance(acquisition, (list, tuple)):
+            acquisition = list(acquisition)[: len(images)]
+        return images, self.acquisitionsFor(inputNodes[: len(images)], acquisition)
 
     def complexImages(self, inputNodes) -> list[np.ndarray]:
         """Complex echoes from nodes given as magnitudes then phases (radians), in the same order."""
@@ -190,13 +209,7 @@ class Q2MRIModuleLogic(_LogicBase):
             cancelled=None) -> dict:
         """Reference maps by model-based fitting of a series (fatwater: magnitudes then phases)."""
         inputNodes = list(inputNodes)
-        if model == "fatwater":
-            images = self.complexImages(inputNodes)
-            acq_nodes = inputNodes[: len(images)]
-        else:
-            images = [self.arrayOf(n) for n in inputNodes]
-            acq_nodes = inputNodes
-        acqs = self.acquisitionsFor(acq_nodes, acquisition)
+        images, acqs = self.inputsFor(inputNodes, model == "fatwater", acquisition)
         maps = self.computeFit(model, images, acqs, device=device, progress=progress, cancelled=cancelled)
         keep = {k: v for k, v in maps.items() if k in ("T1", "PD", "B1", "T2", "T2s", "R2s", "B0", "PDFF")}
         return self.publishMaps(keep, inputNodes[0], suffix=" fit")
@@ -270,34 +283,16 @@ class Q2MRIModuleLogic(_LogicBase):
         if mask.sum() < 3:
             raise Q2MRIError("fewer than 3 voxels where both maps have values; draw a larger segment")
         x, y = a[mask], b[mask]
+        ba = bland_altman(x, y)            # on every voxel; the plot shows at most 20,000 of them
         if x.size > 20000:   # a plot of every voxel of a volume is unreadable and slow
             idx = np.random.default_rng(0).choice(x.size, 20000, replace=False)
             x, y = x[idx], y[idx]
-        ba = bland_altman(x, y)
         mean, diff = (x + y) / 2, x - y
         name = f"Bland-Altman {nodeA.GetName()} vs {nodeB.GetName()}"
-        tnode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name + " data")
         lo, hi = float(mean.min()), float(mean.max())
-        cols = {"Mean": mean, "Difference": diff}
-        lines = {"x": np.array([lo, hi]), "Bias": np.full(2, ba.bias), "LoA low": np.full(2, ba.loa_lower),
-                 "LoA high": np.full(2, ba.loa_upper)}
-        t = vtk.vtkTable()
-        for k, v in cols.items():
-            arr = vtk.vtkDoubleArray()
-            arr.SetName(k)
-            for val in v:
-                arr.InsertNextValue(float(val))
-            t.AddColumn(arr)
-        tnode.SetAndObserveTable(t)
-        lnode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name + " lines")
-        lt = vtk.vtkTable()
-        for k, v in lines.items():
-            arr = vtk.vtkDoubleArray()
-            arr.SetName(k)
-            for val in v:
-                arr.InsertNextValue(float(val))
-            lt.AddColumn(arr)
-        lnode.SetAndObserveTable(lt)
+        tnode = _table_node(name + " data", {"Mean": mean, "Difference": diff})
+        lnode = _table_node(name + " lines", {"x": np.array([lo, hi]), "Bias": np.full(2, ba.bias),
+                                              "LoA low": np.full(2, ba.loa_lower), "LoA high": np.full(2, ba.loa_upper)})
         chart = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLPlotChartNode", name)
         unit = nodeA.GetAttribute("Q2MRI.Unit") or ""
         chart.SetTitle(f"{name}: bias {ba.bias:.3g}, LoA {ba.loa_lower:.3g} to {ba.loa_upper:.3g} {unit}")

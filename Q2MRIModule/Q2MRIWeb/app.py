@@ -282,12 +282,7 @@ class Q2MRIWebApp:
         if not all(F.same_grid(nodes[0], n) for n in nodes[1:]):
             raise Q2MRIError("the inputs have different grids; choose images of one series")
         task, logic = self.state.q2_task, self.logic
-        if task == "fatwater-ipop":
-            images = logic.complexImages(nodes)
-            acqs = logic.acquisitionsFor(nodes[: len(images)], self._overrides()[: len(images)])
-        else:
-            images = [logic.arrayOf(n) for n in nodes]
-            acqs = logic.acquisitionsFor(nodes, self._overrides())
+        images, acqs = logic.inputsFor(nodes, task == "fatwater-ipop", self._overrides())
         job = {"cancel": False, "progress": (0, 1), "result": None, "error": None}
         self._job = job
         model, device = self.state.q2_model, self.state.q2_device
