@@ -77,3 +77,19 @@ def modulate(x: torch.Tensor, film: tuple[torch.Tensor, torch.Tensor] | None) ->
         return x
     gamma, beta = film
     return x * (1 + gamma) + beta
+
+
+class Backbone(nn.Module):
+    """What both backbones share (sacnn.SelfAttentionCNN, unet.UNet): widths doubling per level,
+    FiLM conditioning per level, a 1x1 head, and the size multiple their input must have."""
+
+    def _levels(self, levels: int, width: int, out_ch: int, acq_dim: int) -> list[int]:
+        self.levels = levels
+        ch = [width * 2 ** i for i in range(levels)]
+        self.head = nn.Conv2d(ch[0], out_ch, 1)
+        self.film = FiLM(acq_dim, ch) if acq_dim else None
+        self.multiple = 2 ** (levels - 1)
+        return ch
+
+    def films(self, acq: torch.Tensor | None) -> list:
+        return self.film(acq) if self.film is not None and acq is not None else [None] * self.levels

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import FiLM, SelfAttention2d, modulate
+from .layers import Backbone, SelfAttention2d, modulate
 
 
 class ConvBlock(nn.Module):
@@ -50,25 +50,21 @@ class DenseLevel(nn.Module):
         return feats[-1]
 
 
-class SelfAttentionCNN(nn.Module):
+class SelfAttentionCNN(Backbone):
     """papers/000's network: in_ch images -> out_ch channels (see the module docstring)."""
 
     def __init__(self, in_ch: int, out_ch: int, levels: int = 5, width: int = 16, acq_dim: int = 0,
                  attention_from_level: int | None = None):
         super().__init__()
-        self.levels = levels
-        ch = [width * 2 ** i for i in range(levels)]
+        ch = self._levels(levels, width, out_ch, acq_dim)
         att_from = levels - 1 if attention_from_level is None else attention_from_level
         self.enc = nn.ModuleList(DenseLevel(in_ch if i == 0 else ch[i], ch[i], i >= att_from) for i in range(levels))
         self.down = nn.ModuleList(nn.Conv2d(ch[i], ch[i + 1], 2, stride=2) for i in range(levels - 1))
         self.up = nn.ModuleList(nn.ConvTranspose2d(ch[i + 1], ch[i], 2, stride=2) for i in range(levels - 1))
         self.dec = nn.ModuleList(DenseLevel(2 * ch[i], ch[i], i >= att_from) for i in range(levels - 1))
-        self.head = nn.Conv2d(ch[0], out_ch, 1)
-        self.film = FiLM(acq_dim, ch) if acq_dim else None
-        self.multiple = 2 ** (levels - 1)
 
     def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
-        films = self.film(acq) if self.film is not None and acq is not None else [None] * self.levels
+        films = self.films(acq)
         skips = []
         for i in range(self.levels):
             x = modulate(self.enc[i](x), films[i])

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import FiLM, modulate
+from .layers import Backbone, modulate
 
 
 def conv_groups(cin: int, c: int, n: int = 3) -> nn.Sequential:
@@ -34,20 +34,16 @@ class UpConv(nn.Module):
         return self.conv(F.pad(x, (0, 1, 0, 1), mode="replicate"))
 
 
-class UNet(nn.Module):
+class UNet(Backbone):
     def __init__(self, in_ch: int, out_ch: int, levels: int = 5, width: int = 32, acq_dim: int = 0):
         super().__init__()
-        self.levels = levels
-        ch = [width * 2 ** i for i in range(levels)]
+        ch = self._levels(levels, width, out_ch, acq_dim)
         self.enc = nn.ModuleList(conv_groups(in_ch if i == 0 else ch[i - 1], ch[i]) for i in range(levels))
         self.up = nn.ModuleList(UpConv(ch[i + 1], ch[i]) for i in range(levels - 1))
         self.dec = nn.ModuleList(conv_groups(2 * ch[i], ch[i]) for i in range(levels - 1))
-        self.head = nn.Conv2d(ch[0], out_ch, 1)
-        self.film = FiLM(acq_dim, ch) if acq_dim else None
-        self.multiple = 2 ** (levels - 1)
 
     def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
-        films = self.film(acq) if self.film is not None and acq is not None else [None] * self.levels
+        films = self.films(acq)
         skips = []
         for i in range(self.levels):
             if i > 0:
