@@ -9,14 +9,19 @@ from .. import __version__
 from ..errors import Q2MRIError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import app, evaluate, fit, predict, roi, simulate, synth, train
-
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with only="app", just that subcommand: the web app starts without
+    importing torch and the fitting code the other subcommands need (about 2 s of its start)."""
     p = argparse.ArgumentParser(prog="q2mri", description="Quantitative MRI maps from weighted images: fit, "
                                 "synthesize, measure and evaluate. Units: T1/T2/T2* ms, R2* 1/s, B0 Hz, B1 relative, "
                                 "PD relative, PDFF %, flip angle degrees, TR/TE/TI ms.")
     p.add_argument("--version", action="version", version=f"q2mri {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    if only == "app":
+        from . import app
+        app.register(sub)
+        return p
+    from . import app, evaluate, fit, predict, roi, simulate, synth, train
     fit.register(sub)
     synth.register(sub)
     roi.register(sub)
@@ -29,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    parser = build_parser("app" if argv[:1] == ["app"] else None)
     args = parser.parse_args(argv)
     try:
         args.func(args)
