@@ -307,16 +307,9 @@ if HAVE_APP:
             return out
 
         def _checkRanges(self):
-            from q2mri.models.predict import check_acquisitions
-            from q2mri.models.tasks import TASKS
-            nodes = self._inputs()
-            task = self.ui.taskSelector.currentText
-            if not nodes or task not in TASKS:
-                self.ui.rangeWarningLabel.setText("")
-                return
             try:
-                acqs = self.logic.acquisitionsFor(nodes, self._acquisitionOverrides())
-                notes = check_acquisitions(TASKS[task], acqs[: len(TASKS[task].inputs)])
+                notes = self.logic.rangeWarnings(self.ui.taskSelector.currentText, self._inputs(),
+                                                 self._acquisitionOverrides())
             except Exception as e:     # an unparsable cell: say so where the user looks
                 notes = [str(e)]
             self.ui.rangeWarningLabel.setText("\n".join(notes))

@@ -98,6 +98,21 @@ class Q2MRIModuleLogic(_LogicBase):
             return [N.merged_acquisition(n, a) for n, a in zip(inputNodes, acquisition)]
         return [N.merged_acquisition(n, acquisition) for n in inputNodes]
 
+    def rangeWarnings(self, task: str, inputNodes, acquisition=None) -> list[str]:
+        """The model's notes on these inputs' protocol (outside the trained range, impossible
+        values), as the user picks nodes and edits parameters; reads no voxels."""
+        from q2mri.models.predict import check_acquisitions
+        from q2mri.models.tasks import TASKS
+        inputNodes = list(inputNodes)
+        if task not in TASKS or not inputNodes:
+            return []
+        t = TASKS[task]
+        if t.complex_inputs:                      # magnitudes first, then phases
+            inputNodes = inputNodes[: max(1, len(inputNodes) // 2)]
+            if isinstance(acquisition, (list, tuple)):
+                acquisition = list(acquisition)[: len(inputNodes)]
+        return check_acquisitions(t, self.acquisitionsFor(inputNodes, acquisition)[: len(t.inputs)])
+
     @staticmethod
     def listModels(task: str | None = None) -> list[dict]:
         from q2mri.models.registry import list_models

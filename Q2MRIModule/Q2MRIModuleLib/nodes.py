@@ -15,18 +15,16 @@ import numpy as np
 import slicer
 import vtk
 
-from q2mri.acquisition import Acquisition
+from q2mri.acquisition import DICOM_TAGS, Acquisition
+from q2mri.errors import Q2MRIError
 from q2mri.display import DISPLAY_RANGE, colormap_for
 from q2mri.maps import MAP_QUANTITY, map_unit
 
-# Acquisition fields the GUI shows and their DICOM keywords / tags (times in ms, as in DICOM).
-DICOM_KEYWORDS = {
-    "flip_angle_deg": ("FlipAngle", "0018,1314"),
-    "tr_ms": ("RepetitionTime", "0018,0080"),
-    "te_ms": ("EchoTime", "0018,0081"),
-    "ti_ms": ("InversionTime", "0018,0082"),
-    "field_strength_t": ("MagneticFieldStrength", "0018,0087"),
-}
+# Acquisition fields the GUI shows, as node attributes named by DICOM keyword (DICOM units:
+# degrees, ms, T); their tags come from the core's one table (q2mri.acquisition.DICOM_TAGS).
+DICOM_KEYWORDS = {"flip_angle_deg": "FlipAngle", "tr_ms": "RepetitionTime", "te_ms": "EchoTime",
+                  "ti_ms": "InversionTime", "field_strength_t": "MagneticFieldStrength"}
+DICOM_TAG = {field: tag.replace("|", ",") for tag, (field, _factor) in DICOM_TAGS.items()}
 # UCUM codes for the voxel-value units (vtkMRMLScalarVolumeNode.SetVoxelValueUnits).
 UCUM = {"ms": "ms", "1/s": "/s", "Hz": "Hz", "%": "%", "relative": "1", "a.u.": "1"}
 # Maps that are > 0 wherever there is tissue (B0 is signed, PDFF is 0 in lean tissue).
@@ -42,7 +40,7 @@ def as_acquisition(value) -> Acquisition:
         return value
     unknown = set(value) - set(ACQ_KEYS) - {"sequence"}
     if unknown:
-        raise ValueError(f"unknown acquisition key(s) {sorted(unknown)}; use {', '.join(ACQ_KEYS)}")
+        raise Q2MRIError(f"unknown acquisition key(s) {sorted(unknown)}; use {', '.join(ACQ_KEYS)}")
     return Acquisition(**{k: v for k, v in value.items() if v is not None})
 
 
@@ -79,8 +77,8 @@ def node_acquisition(node) -> Acquisition:
         values.update({k: v for k, v in vars(Acquisition.from_bids(side)[0]).items() if v is not None and k in ACQ_KEYS})
         if side.get("Q2MRISequence"):
             values["sequence"] = side["Q2MRISequence"]
-    for key, (keyword, tag) in DICOM_KEYWORDS.items():
-        raw = node.GetAttribute(keyword) or node.GetAttribute("DICOM." + keyword) or _dicom_value(node, tag)
+    for key, keyword in DICOM_KEYWORDS.items():
+        raw = node.GetAttribute(keyword) or node.GetAttribute("DICOM." + keyword) or _dicom_value(node, DICOM_TAG[key])
         if raw not in (None, ""):
             values[key] = float(str(raw).split("\\")[0])
     seq = node.GetAttribute("Q2MRI.Sequence")

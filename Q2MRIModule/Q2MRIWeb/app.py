@@ -261,13 +261,8 @@ class Q2MRIWebApp:
     def _check_ranges(self) -> None:
         if not getattr(self, "_networks_ready", False):
             return                                   # checked once the networks have loaded (_warm_up)
-        from q2mri.models.predict import check_acquisitions
-        from q2mri.models.tasks import TASKS
-        nodes = self._input_nodes()
-        task = TASKS[self.state.q2_task]
         try:
-            acqs = self.logic.acquisitionsFor(nodes, self._overrides()) if nodes else []
-            notes = check_acquisitions(task, acqs[: len(task.inputs)]) if acqs else []
+            notes = self.logic.rangeWarnings(self.state.q2_task, self._input_nodes(), self._overrides())
         except Exception as e:  # noqa: BLE001 (shown where the user edits)
             notes = [str(e)]
         self.state.q2_warning = "\n".join(notes)

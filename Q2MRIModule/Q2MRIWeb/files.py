@@ -78,12 +78,12 @@ def _dicom_series_file(folder: Path) -> Path:
     image = reader.Execute()
     out = folder.parent / (folder.name + ".nrrd")
     sitk.WriteImage(image, str(out))
-    from q2mri.acquisition import DICOM_TAGS
-    tags = {t: reader.GetMetaData(0, t) for t in DICOM_TAGS if reader.HasMetaDataKey(0, t)}
-    acq = {"FlipAngle": tags.get("0018|1314"), "RepetitionTime": tags.get("0018|0080"),
-           "EchoTime": tags.get("0018|0081"), "InversionTime": tags.get("0018|0082"),
-           "MagneticFieldStrength": tags.get("0018|0087")}
-    out.with_suffix(".dicom.json").write_text(json.dumps({k: v for k, v in acq.items() if v}))
+    from q2mri.acquisition import DICOM_TAGS, Acquisition
+    from Q2MRIModuleLib.nodes import DICOM_KEYWORDS
+    acq = Acquisition.from_dicom({t: reader.GetMetaData(0, t) for t in DICOM_TAGS if reader.HasMetaDataKey(0, t)},
+                                 source=folder.name)
+    attrs = {kw: getattr(acq, f) for f, kw in DICOM_KEYWORDS.items() if getattr(acq, f) is not None}
+    out.with_suffix(".dicom.json").write_text(json.dumps(attrs))
     return out
 
 
@@ -94,7 +94,7 @@ def read_volume(path: Path, name: str | None = None):
         node = _read(nrrd, name or path.name)
         tags = json.loads(nrrd.with_suffix(".dicom.json").read_text())
         for k, v in tags.items():      # DICOM units (deg, ms, T), as node attributes (Q2MRIModuleLib.nodes)
-            node.SetAttribute(k, str(v).split("\\")[0])
+            node.SetAttribute(k, f"{v:g}")
         return node
     return _read(path, name)
 

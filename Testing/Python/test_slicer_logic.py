@@ -179,3 +179,12 @@ def test_module_files_follow_the_scripted_module_layout():
     assert "slicerMacroBuildScriptedModule" in cm and "Q2MRIModule.py" in cm
     top = (MODULE_DIR.parent / "CMakeLists.txt").read_text()
     assert "add_subdirectory(Q2MRIModule)" in top and "Quantification" in top
+
+
+def test_range_warnings_name_the_parameter_outside_the_model_range(logic):
+    node = volume_from_array(np.ones((2, 4, 4), np.float32), "spgr")
+    for key, val in (("FlipAngle", "20"), ("RepetitionTime", "20"), ("EchoTime", "0.03"), ("MagneticFieldStrength", "3")):
+        node.SetAttribute(key, val)
+    assert logic.rangeWarnings("spgr-t1", [node]) == []
+    notes = logic.rangeWarnings("spgr-t1", [node], {"flip_angle_deg": 60.0})
+    assert len(notes) == 1 and "flip angle 60" in notes[0]
