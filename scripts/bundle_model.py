@@ -22,7 +22,10 @@ REPORTS = {
     "spgr-t1": {"FA 20 deg (papers/000)": [{"flip_angle_deg": 20.0, "tr_ms": 20.0}],
                 "FA 17 deg (unseen)": [{"flip_angle_deg": 17.0, "tr_ms": 20.0}],
                 "FA 30 deg (papers/000 A.4 input)": [{"flip_angle_deg": 30.0, "tr_ms": 20.0}],
-                "two flip angles 5 + 30 deg": [{"flip_angle_deg": 5.0, "tr_ms": 20.0}, {"flip_angle_deg": 30.0, "tr_ms": 20.0}]},
+                "two flip angles 5 + 20 deg": [{"flip_angle_deg": 5.0, "tr_ms": 20.0}, {"flip_angle_deg": 20.0, "tr_ms": 20.0}],
+                # the protocol of the real 3 T brain slice the issue was checked on
+                "two flip angles 3 + 20 deg, TR 15 ms": [{"flip_angle_deg": 3.0, "tr_ms": 15.0},
+                                                         {"flip_angle_deg": 20.0, "tr_ms": 15.0}]},
     "t2star": {"knee-t2star protocol (papers/000)": None},
     "fatwater-ipop": {"liver in/out-of-phase pair (papers/000)": None},
     "brain-t1t2": {"MPRAGE + GRE + FLAIR (papers/001)": [{}, {}, {}], "MPRAGE only (papers/002 setting)": [{}]},

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     maps = out / "maps"
     img = sample
     run(["fit", "b1-afi", "--input", str(img / "afi_tr1.nii.gz"), "--input", str(img / "afi_tr2.nii.gz"),
-         "--out", str(maps)])
+         "--smooth-mm", "6", "--out", str(maps)])
     run(["fit", "vfa"] + sum((["--input", str(img / f"spgr_fa{fa:02d}.nii.gz")] for fa in (5, 10, 20, 30)), [])
         + ["--b1", str(maps / "B1.nii.gz"), "--out", str(maps)])
     run(["fit", "vfa"] + sum((["--input", str(img / f"spgr_fa{fa:02d}.nii.gz")] for fa in (5, 10, 20, 30)), [])

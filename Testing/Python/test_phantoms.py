@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from q2mri import physics as P
 from q2mri.io import read_image
@@ -17,6 +18,13 @@ SMALL = {"brain": dict(slices=4), "knee": dict(slices=6, matrix=96), "liver": di
 PROTO = {"brain": "brain-qiu", "knee": "knee-vfa", "liver": "liver-me"}
 
 
+def _erode(mask, n):
+    """In-plane erosion (slices may be few and thick)."""
+    st = np.zeros((3, 3, 3), bool)
+    st[1] = ndimage.generate_binary_structure(2, 1)
+    return ndimage.binary_erosion(mask, st, iterations=n)
+
+
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     root = tmp_path_factory.mktemp("sim")
@@ -24,9 +32,9 @@ def datasets(tmp_path_factory):
     for ph, kw in SMALL.items():
         for snr in (None, 100.0):
             d = root / f"{ph}-{snr}"
-            simulate_dataset(ph, PROTO[ph], 2, 11, d, snr=snr, **kw)
+            simulate_dataset(ph, PROTO[ph], 2, 11, d, snr=snr, oversample=1, **kw)
             out[(ph, snr)] = d
-    simulate_dataset("knee", "knee-t2star", 1, 11, root / "knee-t2s", snr=None, **SMALL["knee"])
+    simulate_dataset("knee", "knee-t2star", 1, 11, root / "knee-t2s", snr=None, oversample=1, **SMALL["knee"])
     out[("knee-t2s", None)] = root / "knee-t2s"
     return out
 
@@ -64,6 +72,8 @@ def _recompute(case_dir, name, m):
 
 @pytest.mark.parametrize("key", [("brain", None), ("knee", None), ("liver", None), ("knee-t2s", None)])
 def test_noiseless_images_are_exactly_the_maps_through_the_physics(datasets, key):
+    """Images formed directly on the acquisition grid (--oversample 1); with k-space formation
+    the same holds in tissue interiors (test_realism)."""
     case = datasets[key] / "case-0000"
     m = _maps(case)
     names = sorted({p.name.split(".")[0].replace("_mag", "").replace("_phase", "") for p in case.glob("*.nii.gz")})
@@ -113,9 +123,10 @@ def test_drawn_parameters_in_stated_ranges():
                     assert abs(vals["PD"] / line - 1) < 5 * T.PD_SCATTER
                 elif ph != "liver" or lab != 4:
                     assert t.pd[0] <= vals["PD"] <= t.pd[1]
-            assert 0.6 <= case.maps["B1"][case.maps["PD"] > 0].min() and case.maps["B1"].max() <= 1.4
+            # a physical transmit field at 3 T: within 0.2-1.8 of nominal everywhere in the body
+            assert 0.2 <= case.maps["B1"][case.maps["PD"] > 0].min() and case.maps["B1"].max() <= 1.8
             if ph == "liver":
-                assert 0 <= case.drawn["liver_pdff_pct"] <= 40 and 30 <= case.drawn["liver_r2s_per_s"] <= 1200
+                assert 0 <= case.drawn["liver_pdff_pct"] <= 40 and 30 <= case.drawn["liver_r2s_per_s_3t"] <= 1200
 
 
 def test_pd_and_t1_are_coupled_but_not_exactly():
@@ -151,10 +162,13 @@ def test_same_seed_same_data_different_seed_different_anatomy(tmp_path):
 
 # plausible volumes (mL) of every label, per phantom and default-size case
 VOLUMES_ML = {
-    "knee": {1: (40, 500), 2: (150, 1500), 3: (40, 400), 4: (5, 80), 5: (1.5, 25), 6: (0.5, 30), 7: (0.2, 10),
-             8: (1, 40), 9: (0.0, 2)},
-    "liver": {1: (300, 5000), 2: (50, 3000), 3: (100, 1500), 4: (300, 3200), 5: (20, 400), 6: (10, 400),
-              7: (10, 200), 8: (10, 150), 9: (2, 60), 10: (2, 40)},
+    # knee (150 x 150 x 108 mm slab): skin ~2 mm over a ~40 cm perimeter, fascia sheets about 1 mm,
+    # Hoffa's fat pad and the popliteal vessels a few mL
+    "knee": {1: (40, 900), 2: (150, 1500), 3: (40, 400), 4: (5, 80), 5: (1.5, 25), 6: (0.5, 30), 7: (0.2, 10),
+             8: (1, 40), 9: (0.0, 2), 10: (20, 200), 11: (5, 150), 12: (2, 40), 13: (1, 30)},
+    # abdomen (160 mm slab): skin ~2 mm over a ~95 cm perimeter; gallbladder in some cases (0-150 mL)
+    "liver": {1: (300, 5000), 2: (50, 3000), 3: (100, 2500), 4: (300, 3200), 5: (20, 500), 6: (10, 400),
+              7: (10, 300), 8: (10, 300), 9: (2, 200), 10: (2, 60), 11: (0, 150), 12: (100, 700)},
 }
 
 
@@ -165,7 +179,7 @@ def test_every_label_present_with_plausible_volume(ph, kw):
         vml = float(np.prod(case.geometry.spacing)) / 1000
         for lab, (lo, hi) in VOLUMES_ML[ph].items():
             v = (case.labels == lab).sum() * vml
-            if lab == 9 and ph == "knee":    # 0-2 cartilage lesions per case
+            if (lab == 9 and ph == "knee") or (lab == 11 and ph == "liver"):   # lesions, gallbladder: some cases
                 assert v <= hi
                 continue
             assert lo <= v <= hi, f"{ph} {case.label_names[lab]}: {v:.1f} mL"
@@ -173,8 +187,10 @@ def test_every_label_present_with_plausible_volume(ph, kw):
 
 def test_brain_labels_and_lesions():
     seen = set()
-    for seed in range(4):
+    for seed in range(6):
         case = make_case("brain", case_rng(seed, 0), slices=24)
+        if case.drawn["slab_centre_mni_mm"] < -30:      # a slab through the skull base: little cerebrum
+            continue
         vml = 0.001
         vol = {lab: (case.labels == lab).sum() * vml for lab in range(1, 8)}
         assert 20 <= vol[2] <= 400 and 20 <= vol[3] <= 400 and 5 <= vol[1] <= 200   # a 24-mm slab
@@ -261,10 +277,12 @@ def test_spin_echo_on_the_fly():
                                normalise=False)
     s = ds[1]
     t1, t2, pd = (s["targets"][k].numpy().astype(np.float64) for k in range(3))
-    m = s["mask"].numpy()
     te = float(s["acq"][2])
     assert 20 <= te <= 120
-    ratio = s["inputs"][0].numpy()[m] / P.spin_echo(t1, t2, pd, 3000.0, te)[m]
+    expected = P.spin_echo(t1, t2, pd, 3000.0, te)
+    # where the signal has decayed to nothing (skull, T2 ~1 ms) float32 cannot hold the ratio
+    m = s["mask"].numpy() & (expected > 0.01 * expected.max())
+    ratio = s["inputs"][0].numpy()[m] / expected[m]
     case = ds.case(0)
     assert any(np.allclose(ratio, case.receive[z][m], rtol=1e-3) for z in range(case.receive.shape[0]))
 
@@ -278,14 +296,21 @@ def test_bundled_sample_is_its_maps_through_the_physics_plus_noise(folder):
     names = sorted({p.name.split(".")[0].replace("_mag", "").replace("_phase", "") for p in case.glob("*.nii.gz")})
     expected = {"knee-vfa": 6, "knee-t2star": 7, "liver-me": 6, "brain-qiu": 3}[folder]
     assert len(names) == expected
+    # formed in k-space from a finer phantom: the physics holds exactly in tissue interiors
+    # (docs/phantoms.md); at edges the image mixes signals where the maps mix parameters
+    interior = np.zeros(body.shape, bool)
+    for k in np.unique(m["labels"]):
+        if k > 0:
+            interior |= _erode(m["labels"] == k, 3)
     for name in names:
         mag = case / (f"{name}_mag.nii.gz" if (case / f"{name}_mag.nii.gz").exists() else f"{name}.nii.gz")
         sigma = json.loads(mag.with_name(mag.name.replace(".nii.gz", ".json")).read_text())["NoiseSigma"]
         clean = np.abs(_recompute(case, name, m))
         img = read_image(mag).array
-        high = body & (clean > 20 * sigma)
-        # stored with 10 mantissa bits: the residual is the noise, within 10 %
-        assert (img[high] - clean[high]).std() == pytest.approx(sigma, rel=0.1), name
+        high = interior & (clean > 20 * sigma)
+        assert high.sum() > 100, name
+        # stored with 10 mantissa bits: the residual is the noise (plus a little texture), within 15 %
+        assert (img[high] - clean[high]).std() == pytest.approx(sigma, rel=0.15), name
 
 
 def test_folder_dataset_reads_simulate_output(datasets):

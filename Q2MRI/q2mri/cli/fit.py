@@ -6,7 +6,7 @@ import argparse
 import numpy as np
 
 from ..errors import Q2MRIError
-from ..fitting.afi import fit_b1_afi
+from ..fitting.afi import fit_b1_afi, smooth_in_mask
 from ..fitting.b0 import fit_b0_dual_echo
 from ..fitting.dixon import fit_dixon_two_point
 from ..fitting.fatwater import fit_fatwater
@@ -97,8 +97,13 @@ def cmd_b1_afi(args) -> None:
     mask = load_mask(args.mask, s.geometry, args.resample)
     d = _magnitude(s, "AFI")
     maps = fit_b1_afi(d[..., 0], d[..., 1], fa[0], tr[0], tr[1], t1_ms=t1, mask=mask)
-    _write(args, s, {"B1": maps["B1"]}, "AFI (Yarnykh 2007)" + (" exact with T1 map" if t1 is not None else " TR << T1 limit"),
-           {"FlipAngle": fa[0], "RepetitionTime": [tr[0] / 1000.0, tr[1] / 1000.0]})
+    b1 = maps["B1"]
+    if args.smooth_mm:
+        if args.smooth_mm < 0:
+            raise Q2MRIError("--smooth-mm must be >= 0 (the Gaussian SD in mm)")
+        b1 = smooth_in_mask(b1, b1 > 0, args.smooth_mm, s.geometry.spacing[::-1])
+    _write(args, s, {"B1": b1}, "AFI (Yarnykh 2007)" + (" exact with T1 map" if t1 is not None else " TR << T1 limit"),
+           {"FlipAngle": fa[0], "RepetitionTime": [tr[0] / 1000.0, tr[1] / 1000.0], "SmoothingSDmm": args.smooth_mm or 0})
 
 
 def cmd_b0(args) -> None:
@@ -172,6 +177,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flip-angle", type=float, metavar="DEG", help="nominal flip angle in degrees (default: sidecar)")
     p.add_argument("--tr", type=number_list, metavar="TR1,TR2", help="the two TRs in ms (default: sidecars)")
     p.add_argument("--t1", metavar="IMG", help="T1 map (ms) for the exact AFI equation; without it TR << T1 is assumed")
+    p.add_argument("--smooth-mm", type=float, default=0.0, metavar="MM",
+                   help="Gaussian SD (mm) to smooth the B1 map inside the mask (B1+ varies over centimetres; default 0)")
     p = base("b0", "B0 (Hz) from two complex echoes (magnitude + phase)", cmd_b0, phase=True, torch_fit=False)
     p.add_argument("--te", type=number_list, metavar="MS,MS", help="the two echo times in ms (default: sidecars)")
     p = base("fatwater", "PDFF (%%), R2* (1/s), B0 (Hz), water and fat from 3+ complex echoes", cmd_fatwater, phase=True)

@@ -3,33 +3,47 @@ from __future__ import annotations
 
 import argparse
 
+from ..phantoms.imaging import FILTERS
 from ..phantoms.protocols import PRESETS
-from ..phantoms.simulate import simulate_dataset
+from ..phantoms.simulate import default_workers, simulate_dataset
 from .common import progress_bar
 
 
 def cmd_simulate(args) -> None:
     snr = None if args.snr == 0 else args.snr
     out = simulate_dataset(args.phantom, args.protocol, args.cases, args.seed, args.out, slices=args.slices, snr=snr,
-                           matrix=args.matrix, compact_bits=args.compact_bits,
+                           matrix=args.matrix, compact_bits=args.compact_bits, field_strength=args.field_strength,
+                           oversample=args.oversample, partial_fourier=args.partial_fourier,
+                           kspace_filter=args.kspace_filter,
+                           workers=args.workers or default_workers(args.cases),
                            progress=progress_bar("simulate", args.quiet))
     print(f"wrote {args.cases} {args.phantom} case(s) with protocol {args.protocol} to {out} (manifest.json)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate phantom cases: ground-truth maps, labels and images",
-                       description="Digital phantoms (brain from the MNI152 2009a template; procedural knee; liver "
-                                   "and abdomen) imaged with a named protocol through the Q2MRI physics. Writes "
-                                   "DIR/case-XXXX/maps/ (ground truth, labels), the images with BIDS sidecars, and "
+                       description="Digital phantoms (the whole head around the MNI152 2009a brain; procedural knee; "
+                                   "liver and abdomen) with a physical B1+ field, imaged with a named protocol through "
+                                   "the Q2MRI physics and formed in k-space. Writes DIR/case-XXXX/maps/ (ground truth "
+                                   "on the acquisition grid, labels), the images with BIDS sidecars, and "
                                    "DIR/manifest.json. Same seed, same data.")
     p.add_argument("--phantom", required=True, choices=("brain", "knee", "liver"))
     p.add_argument("--cases", type=int, required=True, metavar="N")
     p.add_argument("--seed", type=int, required=True, metavar="S")
     p.add_argument("--protocol", required=True, choices=tuple(PRESETS), help="the papers' protocols")
+    p.add_argument("--field-strength", type=float, choices=(1.5, 3.0, 7.0), metavar="T",
+                   help="1.5, 3 or 7 T: tissue relaxation, fat frequency, B0 and B1+ follow it (default: the preset's, 3)")
     p.add_argument("--slices", type=int, metavar="K", help="slices per case (brain 24, knee 36, liver 32 by default)")
-    p.add_argument("--matrix", type=int, metavar="N", help="in-plane matrix for knee (256) and liver (180)")
+    p.add_argument("--matrix", type=int, metavar="N", help="in-plane acquisition matrix for knee (256) and liver (180)")
     p.add_argument("--snr", type=float, default=100.0, metavar="X",
                    help="signal-to-noise ratio per image, median body signal / noise SD (default 100; 0 = noiseless)")
+    p.add_argument("--oversample", type=int, default=2, metavar="F",
+                   help="make the phantom F times finer in-plane than the matrix and form the images in k-space "
+                        "(truncation, Gibbs ringing, partial volume); 1 computes them directly on the matrix (default 2)")
+    p.add_argument("--partial-fourier", type=float, metavar="F",
+                   help="fraction of phase-encode lines acquired, 0.5-1, zero-filled (default: the preset's, 1)")
+    p.add_argument("--kspace-filter", choices=FILTERS, help="apodisation filter (default: the preset's, none)")
+    p.add_argument("--workers", type=int, metavar="N", help="cases simulated in parallel (default: cores, at most 4)")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--compact-bits", type=int, default=0, metavar="B",
                    help="zero the lowest B mantissa bits of the stored floats (images and maps) so files compress; "

@@ -16,8 +16,9 @@ def cmd_train(args) -> None:
                       width=args.width, steps=args.steps, max_minutes=args.max_minutes, batch=args.batch,
                       patch=args.patch, lr=args.lr, physics_weight=args.physics_weight, folds=args.folds,
                       fold=args.fold, seed=args.seed, cases=args.cases, slices=args.slices, matrix=args.matrix,
-                      device=args.device, init=args.init, resume=args.resume,
-                      command="q2mri " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+                      device=args.device, init=args.init, resume=args.resume, bank=args.bank, bank_cases=args.bank_cases,
+                      calibration_cases=args.calibration_cases, ensemble=args.ensemble, convs=args.convs,
+                      workers=args.workers, command="q2mri " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     bar = progress_bar("train", args.quiet)
     out = train(cfg, progress=lambda s, n, loss: bar(s, n))
     print(f"wrote {out} ({describe(out)})")
@@ -33,7 +34,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", required=True, choices=tuple(TASKS))
     p.add_argument("--data", default="simulate", metavar="DIR|simulate")
     p.add_argument("--out", required=True, metavar="MODEL_DIR")
-    p.add_argument("--arch", default="sacnn", choices=("sacnn", "unet"), help="papers/000 self-attention CNN or papers/001 U-Net")
+    p.add_argument("--arch", default="physics", choices=("physics", "sacnn", "unet"),
+                   help="physics: U-Net with the task's physics layers and closed-form inputs (default); sacnn: the "
+                        "papers/000 self-attention CNN; unet: the papers/001 U-Net")
+    p.add_argument("--bank", metavar="DIR", help="case bank folder: phantom cases simulated once, images formed per batch "
+                   "with a random protocol (models.bank); built or extended first with --bank-cases")
+    p.add_argument("--bank-cases", type=int, default=0, metavar="N", help="cases per phantom to have in the bank")
+    p.add_argument("--calibration-cases", type=int, default=4, metavar="N",
+                   help="the bank's last N cases per phantom: not trained on; the uncertainty is recalibrated on them")
+    p.add_argument("--ensemble", type=int, default=4, metavar="K", help="output heads per primary map (physics)")
+    p.add_argument("--convs", type=int, default=2, metavar="N", help="convolution groups per U-Net scale (physics)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="processes building the bank")
     p.add_argument("--levels", type=int, default=4)
     p.add_argument("--width", type=int, default=16, help="channels of the first level (doubling per level)")
     p.add_argument("--steps", type=int, default=2000)

@@ -2,10 +2,17 @@
 
 Closed form from the ratio r = S2/S1 (physics.afi.afi_cos_alpha): exact when a T1 map is
 given, Yarnykh's TR << T1 approximation otherwise. B1 = actual / nominal flip angle.
+
+B1+ varies on the scale of the RF wavelength in tissue (centimetres, phantoms.transmit), while
+the voxel-wise ratio carries the images' noise; smooth_in_mask averages it over a Gaussian
+of a few millimetres inside the mask (normalised convolution, so the edge of the mask does
+not pull values towards 0), the usual treatment of measured B1 maps before a VFA fit.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from scipy import ndimage
 
 from ..errors import Q2MRIError
 from ..physics.afi import afi_cos_alpha
@@ -30,3 +37,14 @@ def fit_b1_afi(s1: np.ndarray, s2: np.ndarray, flip_angle_deg: float, tr1_ms: fl
             "flip_angle_actual": np.where(mask, alpha, 0).astype(np.float32)}
 
 
+
+
+def smooth_in_mask(values: np.ndarray, mask: np.ndarray, sigma_mm: float, voxel_mm) -> np.ndarray:
+    """Gaussian smoothing (SD sigma_mm) of values inside mask: sum(G * v m) / sum(G * m); 0 outside."""
+    m = np.asarray(mask, bool)
+    if sigma_mm <= 0 or not m.any():
+        return np.where(m, values, 0).astype(np.float32)
+    sig = [sigma_mm / float(d) for d in voxel_mm]
+    num = ndimage.gaussian_filter(np.where(m, values, 0.0).astype(np.float64), sig, mode="constant")
+    den = ndimage.gaussian_filter(m.astype(np.float64), sig, mode="constant")
+    return np.where(m, num / np.maximum(den, 1e-12), 0).astype(np.float32)

@@ -17,6 +17,16 @@ import numpy as np
 from .voxelwise import default_mask
 
 
+def dixon_fractions(ip, op):
+    """(water, fat, PDFF %) of in-phase and out-of-phase magnitudes, water-dominant; written with
+    arithmetic only, so that it serves numpy arrays and torch tensors (the fatwater-ipop network's input)."""
+    water = (ip + op) / 2.0
+    d = (ip - op) / 2.0
+    fat = (d + abs(d)) / 2.0                        # max(d, 0)
+    total = water + fat
+    return water, fat, 100.0 * fat / (total + (total == 0) * 1.0)
+
+
 def fit_dixon_two_point(in_phase: np.ndarray, out_phase: np.ndarray, *,
                         mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """PDFF (%), water and fat from magnitudes of an in-phase and an out-of-phase echo."""
@@ -24,10 +34,7 @@ def fit_dixon_two_point(in_phase: np.ndarray, out_phase: np.ndarray, *,
     op = np.abs(out_phase).astype(np.float64)
     if mask is None:
         mask = default_mask(np.stack([ip, op], -1))
-    water = (ip + op) / 2.0
-    fat = np.clip((ip - op) / 2.0, 0.0, None)
-    total = water + fat
-    pdff = np.divide(100.0 * fat, total, out=np.zeros_like(total), where=total > 0)
+    water, fat, pdff = dixon_fractions(ip, op)
     m = np.asarray(mask, bool)
     return {k: np.where(m, v, 0).astype(np.float32) for k, v in
             {"PDFF": pdff, "water": water, "fat": fat}.items()}

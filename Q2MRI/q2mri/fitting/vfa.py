@@ -22,17 +22,19 @@ from .voxelwise import Progress, fit_voxels, relative_rms_residual
 T1_BOUNDS_MS = (1.0, 1.0e5)
 
 
-def despot1(y: torch.Tensor, alpha_rad: torch.Tensor, tr_ms: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Linear DESPOT1 estimate (PD, T1 ms) per voxel; y (V, M), alpha (V, M) or (M,)."""
+def despot1(y: torch.Tensor, alpha_rad: torch.Tensor, tr_ms: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Linear DESPOT1 estimate (PD, T1 ms) per voxel; y (V, M), alpha (V, M) or (M,), TR a
+    number or one per voxel (V,). Differentiable (the physics networks use it as a layer)."""
     x = y / torch.tan(alpha_rad)
     z = y / torch.sin(alpha_rad)
     xm, zm = x.mean(-1, keepdim=True), z.mean(-1, keepdim=True)
     sxx = ((x - xm) ** 2).sum(-1)
     sxz = ((x - xm) * (z - zm)).sum(-1)
-    e1 = torch.nan_to_num(sxz / sxx, nan=0.98).clamp(math.exp(-tr_ms / T1_BOUNDS_MS[0]) + 1e-6,
-                                                      math.exp(-tr_ms / T1_BOUNDS_MS[1]))
+    tr = torch.as_tensor(tr_ms, dtype=y.dtype, device=y.device)
+    lo, hi = torch.exp(-tr / T1_BOUNDS_MS[0]) + 1e-6, torch.exp(-tr / T1_BOUNDS_MS[1])
+    e1 = torch.minimum(torch.maximum(torch.nan_to_num(sxz / sxx, nan=0.98), lo), hi)
     pd = (zm.squeeze(-1) - e1 * xm.squeeze(-1)) / (1.0 - e1)
-    t1 = -tr_ms / torch.log(e1)
+    t1 = -tr / torch.log(e1)
     return pd.clamp_min(0.0), t1
 
 

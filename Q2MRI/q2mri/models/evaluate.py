@@ -19,8 +19,9 @@ import math
 import numpy as np
 
 from ..metrics.image import evaluate as image_metrics
+from ..phantoms.imaging import Readout
 from ..phantoms.protocols import Image, Protocol
-from ..phantoms.simulate import case_rng, make_case, simulate_images
+from ..phantoms.simulate import case_rng, simulate_case
 from .predict import predict
 from .tasks import TASKS
 
@@ -54,15 +55,19 @@ def evaluate_model(model: str, task_name: str, *, cases: int = 3, slices: int = 
     roi_vals: dict[str, dict[str, list]] = {}
     roi_means: dict[str, list] = {k: [] for k in t.targets}
     r2s_split = {"below": [], "above": []}
+    extra: dict[str, list] = {}
     for ph in phantoms or t.phantoms:
         for i in range(cases):
             rng = case_rng(HELD_OUT_SEED + i, 0)
-            case = make_case(ph, rng, slices, None if ph == "brain" else matrix)
             prot = Protocol("eval", ph, tuple(imgs), "held-out evaluation")
-            phase0 = np.full(case.labels.shape, rng.uniform(-np.pi, np.pi), np.float32)
-            sim = simulate_images(case, prot, 100.0, rng, phase0)
-            pred = predict(task_name, [s.data for s in sim], [s.image.acq for s in sim], model=model, device="cpu")
+            # the realistic pipeline of q2mri simulate: physical B1+, k-space formation, truth on the acquisition grid
+            case, sim, _ = simulate_case(ph, prot, rng, 100.0, slices=slices, matrix=None if ph == "brain" else matrix,
+                                         readout=Readout(2))
+            pred = predict(task_name, [s.data for s in sim], [s.image.acq for s in sim], model=model, device="cpu",
+                           refine_steps=0)
             body = case.maps["PD"] > 0
+            if task_name == "spgr-t1":
+                _classical_and_resynthesis(case, sim, pred, body, extra)
             if ph == "brain" and task_name == "brain-t1t2":
                 body &= case.labels != 1                     # papers/001 reports its targets without CSF
             for k in t.targets:
@@ -103,6 +108,8 @@ def evaluate_model(model: str, task_name: str, *, cases: int = 3, slices: int = 
         out["targets"][k] = mean
     if slopes:
         out["T1_error_slope_per_0.1_B1"] = float(np.mean(slopes))
+    for key, rows in extra.items():
+        out[key] = {m: float(np.mean([r[m] for r in rows])) for m in rows[0]}
     if roi_vals:
         out["roi"] = {roi: {k: {m: float(np.mean([r[m] for r in rows])) for m in ("l1", "mae", "mpe")}
                             for k, rows in per.items()} for roi, per in roi_vals.items()}
@@ -119,3 +126,28 @@ def evaluate_model(model: str, task_name: str, *, cases: int = 3, slices: int = 
                 out["bland_altman_roi_means"][k] = {"bias_pct": ba.bias, "loa_pct": [ba.loa_lower, ba.loa_upper],
                                                     "n": ba.n}
     return out
+
+
+RESYNTH_FA = (5.0, 10.0, 20.0)
+
+
+def _classical_and_resynthesis(case, sim, pred, body, extra: dict) -> None:
+    """spgr-t1: with two flip angles, the plain DESPOT1 fit without B1 on the same images (what the
+    network must never be worse than); with one image, images at 5, 10 and 20 deg synthesized
+    from the predicted maps against the same from the truth (papers/000 Table 2)."""
+    from ..fitting.vfa import fit_vfa
+    from ..physics import spgr
+    acqs = [s.image.acq for s in sim]
+    truth = case.maps
+    if len(sim) >= 2:
+        stack = np.stack([s.data for s in sim], -1)
+        fit = fit_vfa(stack, [a.flip_angle_deg for a in acqs], acqs[0].tr_ms, mask=body, refine=False, device="cpu")
+        extra.setdefault("despot1_no_b1_T1", []).append(image_metrics(fit["T1"], truth["T1"], body))
+    else:
+        m = pred.maps
+        row = {}
+        for fa in RESYNTH_FA:
+            syn = spgr(m["T1"], m["PD"], fa, acqs[0].tr_ms, 0.0, np.inf, m["B1"])
+            ref = spgr(np.where(body, truth["T1"], 1.0), truth["PD"], fa, acqs[0].tr_ms, 0.0, np.inf, truth["B1"])
+            row[f"r_{fa:g}"] = float(np.corrcoef(syn[body], ref[body])[0, 1])
+        extra.setdefault("resynthesis", []).append(row)

@@ -71,6 +71,15 @@ def save_model(net: "QuantNet", folder: Path, card: dict) -> Path:
     return folder
 
 
+def build_model(cfg):
+    """The network a configuration describes: the physics networks (arch "physics") or QuantNet."""
+    from .quantnet import QuantNet
+    if cfg.arch == "physics":
+        from .physicsnet import PhysicsNet
+        return PhysicsNet(cfg)
+    return QuantNet(cfg)
+
+
 def load_model(folder: Path, device="cpu") -> tuple["QuantNet", dict]:
     from safetensors.torch import load_file
 
@@ -84,6 +93,6 @@ def load_model(folder: Path, device="cpu") -> tuple["QuantNet", dict]:
         raise Q2MRIError(f"model {folder}: the weights' SHA256 {digest[:12]}... does not match the card's "
                          f"{str(card.get('sha256'))[:12]}...; the file is corrupt or was replaced, restore it")
     cfg = ModelConfig(**card["config"])
-    net = QuantNet(cfg)
+    net = build_model(cfg)
     net.load_state_dict(load_file(str(w)))
     return net.to(device).eval(), card

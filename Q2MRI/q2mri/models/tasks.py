@@ -9,6 +9,7 @@ scale per slice and channel (least squares).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,6 +38,23 @@ class Task:
     complex_inputs: bool = False
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)   # trained protocol range, per field
     normalise: str = "joint"              # "joint" keeps ratios inside a physical series; "channel" per image
+    shared: tuple[str, ...] = ()          # acquisition fields every input of a series shares with the first
+
+    def draw(self, rng) -> list[Image]:
+        """One protocol for a training sample: each input's ranges, with the series' shared
+        fields (e.g. TR and TE of a VFA series) taken from the first input, and two flip
+        angles of a series at least 5 degrees apart (else the series carries no T1)."""
+        imgs = [spec.draw(rng) for spec in self.inputs]
+        if self.shared:
+            first = imgs[0].acq
+            imgs = [imgs[0]] + [dataclasses.replace(im, acq=im.acq.with_overrides(**{f: getattr(first, f) for f in self.shared}))
+                                for im in imgs[1:]]
+            if "flip_angle_deg" in self.inputs[0].ranges and len(imgs) > 1:
+                a, b = imgs[0].acq.flip_angle_deg, imgs[1].acq.flip_angle_deg
+                if abs(a - b) < 5.0:
+                    b = a + 10.0 if a < 25.0 else a - 10.0
+                    imgs[1] = dataclasses.replace(imgs[1], acq=imgs[1].acq.with_overrides(flip_angle_deg=b))
+        return imgs
 
     @property
     def channels(self) -> int:
@@ -51,12 +69,12 @@ TASKS: dict[str, Task] = {
     "spgr-t1": Task(
         "spgr-t1", "T1, PD and B1 from one SPGR magnitude image, or two at different flip angles (papers/000)",
         ("knee", "brain"),
-        # UTE readout (TE 0.032 ms) as in papers/000: at longer TE the image also depends on T2*
-        # and on the fat chemical shift, which this task does not predict.
-        (InputSpec(_spgr(), {"flip_angle_deg": (3, 35), "tr_ms": (5, 30)}),
-         InputSpec(_spgr(), {"flip_angle_deg": (3, 35), "tr_ms": (5, 30)})),
+        # UTE readout (TE 0.032 ms) as in papers/000, and the short TEs of brain VFA protocols:
+        # a series' images share TR and TE, so T2* decay cancels in DESPOT1 (it biases PD only)
+        (InputSpec(_spgr(), {"flip_angle_deg": (3, 35), "tr_ms": (5, 30), "te_ms": (0.02, 4.0)}),
+         InputSpec(_spgr(), {"flip_angle_deg": (3, 35)})),
         1, ("T1", "PD", "B1"), (3000.0, 1.0, 1.0), ("spgr_fa30",),
-        ranges={"flip_angle_deg": (3, 35), "tr_ms": (5, 30), "te_ms": (0.0, 0.1)}),
+        ranges={"flip_angle_deg": (3, 35), "tr_ms": (5, 30), "te_ms": (0.0, 4.0)}, shared=("tr_ms", "te_ms")),
     "t2star": Task(
         "t2star", "T2* from a T1-weighted SPGR plus one T2*-weighted GRE echo (papers/000, knee)",
         ("knee",),
@@ -72,7 +90,7 @@ TASKS: dict[str, Task] = {
         (InputSpec(Image("e1", "gre_complex", Acquisition(flip_angle_deg=3.0, tr_ms=11.0, te_ms=1.048, field_strength_t=3.0))),
          InputSpec(Image("e2", "gre_complex", Acquisition(flip_angle_deg=3.0, tr_ms=11.0, te_ms=4.084, field_strength_t=3.0)))),
         0, ("R2s", "B0", "PDFF"), (1000.0, 500.0, 100.0), ("me_e2", "me_e5"), complex_inputs=True,
-        ranges={"te_ms": (1.0, 4.2)}),
+        ranges={"te_ms": (1.0, 4.2)}, shared=("flip_angle_deg", "tr_ms")),
     "brain-t1t2": Task(
         "brain-t1t2", "T1, T2 and PD from MPRAGE, with optional GRE and FLAIR (papers/001, 002)",
         ("brain",),

@@ -56,10 +56,34 @@ class TrainConfig:
     resume: bool = False
     checkpoint_every: int = 200
     command: str = ""
+    bank: str | None = None         # a case bank folder (models.bank): images synthesized per batch from it
+    bank_cases: int = 0             # build (or extend) the bank to this many cases per phantom first
+    calibration_cases: int = 4      # the bank's last cases per phantom: never trained on, used by models.calibrate
+    ensemble: int = 4               # output heads per primary map (physics networks: epistemic spread)
+    convs: int = 2                  # convolution groups per U-Net scale (physics networks)
+    aux_weight: float = 0.5         # weight of the ensemble heads' bootstrap loss
+    workers: int = 1                # processes building the bank
+
+
+BANK_SEED_OFFSET = {"knee": 0, "brain": 101, "liver": 202}
+
+
+def bank_split(bank: str, task: Task, calibration_cases: int) -> tuple[list[int], list[int]]:
+    """Case ids of a bank used for training and for calibration (the last ones, never trained on)."""
+    from pathlib import Path as _P
+    n = min(len(list((_P(bank) / ph).glob("case-*.npz"))) for ph in task.phantoms)
+    cal = list(range(max(0, n - calibration_cases), n))
+    return [i for i in range(n) if i not in cal], cal
 
 
 def _datasets(cfg: TrainConfig, task: Task, seed: int, n_cases: int) -> Dataset:
     aug = Augment(patch=cfg.patch)
+    if cfg.bank:
+        from .bank import BankDataset
+        train_ids, _ = bank_split(cfg.bank, task, cfg.calibration_cases)
+        if not train_ids:
+            raise Q2MRIError(f"the bank {cfg.bank} has no training cases left after {cfg.calibration_cases} for calibration")
+        return BankDataset(cfg.bank, task, cases=train_ids, seed=seed, patch=cfg.patch)
     if cfg.data == "simulate":
         parts = [SimulatedSliceDataset(ph, task.inputs, task.targets, n_cases=n_cases, seed=seed + 101 * i,
                                        samples_per_case=4 * cfg.slices, slices=cfg.slices,
@@ -100,7 +124,10 @@ def _batch(ds: Dataset, idx: list[int], task: Task, rng: np.random.Generator, de
 
 
 def _block_order(ds: Dataset, rng: np.random.Generator) -> list[int]:
-    """Indices grouped by case (the simulated datasets cache few cases), shuffled inside."""
+    """Indices grouped by case (the simulated datasets cache few cases), shuffled inside; a
+    case bank draws its own case per index, so its indices are just fresh numbers."""
+    if hasattr(ds, "banks"):
+        return list(rng.integers(0, len(ds), 4096))
     n = len(ds)
     block = 64
     starts = list(range(0, n, block))
@@ -124,7 +151,15 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.data == "simulate":
+    if cfg.bank and cfg.bank_cases:
+        from .bank import build_bank
+        for ph in task.phantoms:     # one bank per phantom, shared by every task of it
+            build_bank(cfg.bank, ph, cfg.bank_cases, cfg.seed + BANK_SEED_OFFSET[ph], workers=cfg.workers)
+    if cfg.bank:
+        train_ds = _datasets(cfg, task, cfg.seed, cfg.cases)
+        held_desc = (f"simulated subjects of seed 10007 and up (models.evaluate); calibration on the bank's last "
+                     f"{cfg.calibration_cases} cases per phantom")
+    elif cfg.data == "simulate":
         train_ds = _datasets(cfg, task, cfg.seed, cfg.cases)
         held_desc = f"{max(2, cfg.cases // 4)} simulated cases per phantom with seed {cfg.seed + 10007}"
     else:
@@ -136,6 +171,11 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         held_desc = f"fold {cfg.fold} of {cfg.folds}: cases {', '.join(held)}"
     if cfg.init:
         net, _ = load_model(find_model(cfg.init, cfg.task), "cpu")
+    elif cfg.arch == "physics":
+        from .physicsnet import PhysicsNet
+        net = PhysicsNet(ModelConfig("physics", task.channels, list(task.targets), list(task.target_scales), cfg.levels,
+                                     cfg.width, task.acq_dim, extra={"task": cfg.task, "ensemble": cfg.ensemble,
+                                                                     "convs": cfg.convs}))
     else:
         net = QuantNet(ModelConfig(cfg.arch, task.channels, list(task.targets), list(task.target_scales),
                                    cfg.levels, cfg.width, task.acq_dim))
@@ -174,6 +214,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
             lp = paper_loss(mean, yn, m, cfg.ssim_weight)
             nll = laplace_nll(mean, b, yn, m)
             loss = lp + cfg.nll_weight * nll
+            if hasattr(net, "aux_loss"):
+                loss = loss + cfg.aux_weight * net.aux_loss(yn, m)
             phys = torch.zeros(())
             if cfg.physics_weight:
                 maps = {k: mean[:, i] * net.scales[0, i, 0, 0] for i, k in enumerate(task.targets)}
@@ -195,14 +237,21 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     finally:
         log.close()
     _checkpoint(ckpt, net, opt, step, rng)
+    calibration = None
+    if cfg.bank and hasattr(net, "sd_scale"):
+        from .calibrate import calibrate
+        _, cal_ids = bank_split(cfg.bank, task, cfg.calibration_cases)
+        if cal_ids:
+            calibration = calibrate(net.eval(), task, cfg.bank, cal_ids, device=dev)
     card = {"task": cfg.task, "description": task.description, "inputs": list(task.folder_inputs),
             "optional_inputs": task.optional_inputs, "outputs": list(task.targets),
             "units": {k: v for k, v in zip(task.targets, ("see q2mri.maps",) * len(task.targets))},
             "protocol_ranges": task.ranges, "normalisation": ("all inputs divided by the 95th percentile of the first input's "
             "magnitude in the body mask, per slice" if task.normalise == "joint" else "each input divided by its 95th "
-            "percentile in the body mask, per slice (papers/001)"), "training": {"data": cfg.data, "steps": step, "batch": cfg.batch,
+            "percentile in the body mask, per slice (papers/001)"), "training": {"data": cfg.bank or cfg.data, "steps": step, "batch": cfg.batch,
             "patch": cfg.patch, "seed": cfg.seed, "minutes": round((time.time() - t0) / 60, 1),
-            "device": str(dev)}, "held_out": held_desc, "command": cfg.command, "default": True}
+            "device": str(dev)}, "held_out": held_desc, "command": cfg.command, "default": True,
+            "calibration": calibration}
     return save_model(net.cpu().eval(), out, card)
 
 

@@ -35,14 +35,19 @@ class UpConv(nn.Module):
 
 
 class UNet(Backbone):
-    def __init__(self, in_ch: int, out_ch: int, levels: int = 5, width: int = 32, acq_dim: int = 0):
+    """``convs`` groups per scale (papers/001: three; the physics networks use two, which the
+    CPU speed target of models/physicsnet.py needs)."""
+
+    def __init__(self, in_ch: int, out_ch: int, levels: int = 5, width: int = 32, acq_dim: int = 0, convs: int = 3):
         super().__init__()
         ch = self._levels(levels, width, out_ch, acq_dim)
-        self.enc = nn.ModuleList(conv_groups(in_ch if i == 0 else ch[i - 1], ch[i]) for i in range(levels))
+        self.channels = ch
+        self.enc = nn.ModuleList(conv_groups(in_ch if i == 0 else ch[i - 1], ch[i], convs) for i in range(levels))
         self.up = nn.ModuleList(UpConv(ch[i + 1], ch[i]) for i in range(levels - 1))
-        self.dec = nn.ModuleList(conv_groups(2 * ch[i], ch[i]) for i in range(levels - 1))
+        self.dec = nn.ModuleList(conv_groups(2 * ch[i], ch[i], convs) for i in range(levels - 1))
 
-    def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
+    def features(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(full-resolution decoder features, features of the coarsest level)."""
         films = self.films(acq)
         skips = []
         for i in range(self.levels):
@@ -51,6 +56,10 @@ class UNet(Backbone):
             x = modulate(self.enc[i](x), films[i])
             skips.append(x)
         x = skips.pop()
+        coarse = x
         for i in reversed(range(self.levels - 1)):
             x = modulate(self.dec[i](torch.cat([self.up[i](x), skips[i]], 1)), films[i])
-        return self.head(x)
+        return x, coarse
+
+    def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(x, acq)[0])

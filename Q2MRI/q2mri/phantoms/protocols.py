@@ -30,10 +30,14 @@ class Image:
 
 @dataclass(frozen=True)
 class Protocol:
+    """A named list of acquisitions; partial_fourier (fraction of phase-encode lines) and
+    kspace_filter (none, hamming, hann, fermi) describe the readout of all of them."""
     name: str
     phantom: str
     images: tuple[Image, ...]
     source: str
+    partial_fourier: float = 1.0
+    kspace_filter: str = "none"
 
 
 def _spgr(fa, tr=20.0, te=0.032):

@@ -1,0 +1,97 @@
+"""Recalibrating a physics network's uncertainty on cases it never trained on.
+
+The predicted Laplace scale is b = sqrt((c1 b_ale)^2 + (c2 b_epi)^2) per map (models.physicsnet):
+b_ale from the network's scale head, b_epi the spread of its ensemble heads. After training,
+c1 and c2 are chosen on the calibration cases of the bank (the last ones, never trained on)
+so that the intervals hold what they claim: P(|y - mu| <= k b) = 1 - exp(-k) for a Laplace
+distribution, i.e. 68 % within k = ln(1/0.32) and 95 % within k = ln 20. Among the pairs that
+meet both coverages (within 1.5 and 1 point), the one with the largest relative SD on lesions
+against the rest of the body is kept: the epistemic term is what should grow where the model
+is wrong. The factors are buffers of the network (saved with its weights) and go in the card.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+K68, K95 = math.log(1 / 0.32), math.log(20.0)
+
+
+def _components(net, ds, n: int, device) -> dict:
+    """Per target: errors, aleatoric and epistemic b (normalised units), lesion flags, over n samples."""
+    keep_sd, keep_epi = net.sd_scale.clone(), net.epi_scale.clone()
+    out = {t: {"err": [], "ale": [], "epi": [], "les": []} for t in net.cfg.targets}
+    net.eval()
+    with torch.no_grad():
+        for i in range(n):
+            s = ds[i]
+            x, a = s["inputs"][None].to(device), s["acq"][None].to(device)
+            net.sd_scale.fill_(1.0)
+            net.epi_scale.fill_(0.0)
+            mean, b_ale = net.forward_normalised(x, a)
+            net.sd_scale.fill_(0.0)
+            net.epi_scale.fill_(1.0)
+            _, b_epi = net.forward_normalised(x, a)
+            y = s["targets"][None].to(device) / net.scales
+            m = s["mask"].numpy().astype(bool)
+            les = s["lesion"].numpy().astype(bool)[m]
+            for j, t in enumerate(net.cfg.targets):
+                out[t]["err"].append((mean - y)[0, j].abs().cpu().numpy()[m])
+                out[t]["ale"].append(b_ale[0, j].cpu().numpy()[m])
+                out[t]["epi"].append(b_epi[0, j].cpu().numpy()[m])
+                out[t]["les"].append(les)
+    net.sd_scale.copy_(keep_sd)
+    net.epi_scale.copy_(keep_epi)
+    return {t: {k: np.concatenate(v) for k, v in d.items()} for t, d in out.items()}
+
+
+def fit_factors(err: np.ndarray, ale: np.ndarray, epi: np.ndarray, les: np.ndarray, mu: np.ndarray | None = None
+                ) -> tuple[float, float, dict]:
+    """(c1, c2, report) for one map (see the module docstring); a plain c1 fit when no pair meets both."""
+    rng = np.random.default_rng(0)
+    if err.size > 200_000:                 # a random subset (all lesion voxels kept) is plenty for two numbers
+        pick = np.flatnonzero(les)
+        rest = rng.choice(np.flatnonzero(~les), 200_000, replace=False)
+        pick = np.concatenate([pick, rest])
+        err, ale, epi, les = err[pick], ale[pick], epi[pick], les[pick]
+    best, best_score = None, None
+    fallback, fb_score = None, None
+    for c2 in np.concatenate([[0.0], np.exp(np.linspace(np.log(0.05), np.log(20.0), 40))]):
+        # for this c2, the c1 that makes the 68 % coverage exact (coverage grows with c1: bisection)
+        lo, hi = 0.0, 100.0
+        for _ in range(40):
+            c1 = 0.5 * (lo + hi)
+            b = np.sqrt((c1 * ale) ** 2 + (c2 * epi) ** 2)
+            if np.mean(err <= K68 * b) < 0.68:
+                lo = c1
+            else:
+                hi = c1
+        c1 = hi
+        b = np.sqrt((c1 * ale) ** 2 + (c2 * epi) ** 2)
+        cov68, cov95 = float(np.mean(err <= K68 * b)), float(np.mean(err <= K95 * b))
+        miss = abs(cov68 - 0.68) + abs(cov95 - 0.95)
+        if fb_score is None or miss < fb_score:
+            fallback, fb_score = (c1, c2, cov68, cov95), miss
+        if abs(cov95 - 0.95) <= 0.01 and les.sum() > 20 and (~les).sum() > 20:
+            ratio = float(np.median(b[les]) / np.median(b[~les]))
+            if best_score is None or ratio > best_score:
+                best, best_score = (c1, c2, cov68, cov95), ratio
+    c1, c2, cov68, cov95 = best if best is not None else fallback
+    return float(c1), float(c2), {"coverage68": cov68, "coverage95": cov95, "lesion_b_ratio": best_score}
+
+
+def calibrate(net, task, bank: str, case_ids: list[int], samples: int = 48, seed: int = 99, device="cpu") -> dict:
+    """Fit and set net.sd_scale / net.epi_scale on full slices of the bank's calibration cases."""
+    from .bank import BankDataset
+    ds = BankDataset(bank, task, cases=case_ids, seed=seed, patch=None, flips=False)
+    comp = _components(net, ds, samples, device)
+    report = {}
+    for j, t in enumerate(net.cfg.targets):
+        c = comp[t]
+        c1, c2, rep = fit_factors(c["err"], c["ale"], c["epi"], c["les"])
+        net.sd_scale[j] = c1
+        net.epi_scale[j] = c2
+        report[t] = {"aleatoric_factor": c1, "epistemic_factor": c2, **rep}
+    return report

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The training campaign of the bundled models ([models] issue): one model at a time on both cores,
+# each from a case bank of realistic phantoms (models.bank), resumable (--resume continues from
+# the run folder's checkpoint.pt), each bundled with its card after it stops.
+#
+#   bash scripts/train_campaign.sh [TASK ...]          (default: all four, spgr-t1 first)
+#   MINUTES_spgr_t1=150 MINUTES_brain_t1t2=60 ... bash scripts/train_campaign.sh
+#
+# On a GPU machine add DEVICE=cuda (bf16 autocast); the cards record the device.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Q=.venv/bin/q2mri
+BANK=${BANK:-out/bank}
+RUNS=${RUNS:-out/train}
+DEVICE=${DEVICE:-auto}
+mkdir -p "$RUNS"
+tasks=("$@")
+[ ${#tasks[@]} -gt 0 ] || tasks=(spgr-t1 brain-t1t2 t2star fatwater-ipop)
+for task in "${tasks[@]}"; do
+    var="MINUTES_${task//-/_}"
+    case "$task" in
+        spgr-t1) minutes=${!var:-150} ;;
+        brain-t1t2) minutes=${!var:-60} ;;
+        *) minutes=${!var:-45} ;;
+    esac
+    echo "[campaign] $(date -u +%FT%TZ) $task for $minutes min" >&2
+    $Q train --task "$task" --arch physics --bank "$BANK" --bank-cases 80 --workers 2 --levels 5 --width 8 \
+        --batch 8 --patch 96 --steps 1000000 --max-minutes "$minutes" --seed 0 --device "$DEVICE" --resume --quiet \
+        --out "$RUNS/$task"
+    echo "[campaign] $(date -u +%FT%TZ) bundling $task" >&2
+    .venv/bin/python scripts/bundle_model.py "$RUNS/$task" "$task"
+done
+echo "[campaign] $(date -u +%FT%TZ) done" >&2
