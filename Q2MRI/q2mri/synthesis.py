@@ -28,17 +28,29 @@ NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+# Below this TE (ms) T2* decay is negligible (exp(-0.1/T2*) > 0.99 for any T2* above 10 ms):
+# an SPGR or MPRAGE synthesized there does not need a T2* map (the maps of predict --task
+# spgr-t1, which models the UTE readout of papers/000, have none).
+UTE_TE_MS = 0.1
+
+
 def required_maps(sequence: str, acq: Acquisition | None = None) -> tuple[str, ...]:
-    """The maps a sequence needs with this protocol (T2/T2* only where TE > 0 matters)."""
+    """The maps a sequence needs with this protocol (T2/T2* only where TE matters)."""
     if sequence not in NEEDS:
         raise Q2MRIError(f"unknown sequence {sequence!r}; choose one of {', '.join(SEQUENCES)}")
     needed = NEEDS[sequence][0]
     te = acq.te_ms if acq is not None else None
     if sequence == "ir" and te:
         needed = needed + ("T2",)
-    if sequence in ("spgr", "mprage") and te:
+    if sequence in ("spgr", "mprage") and te and te >= UTE_TE_MS:
         needed = needed + ("T2s",)
     return needed
+
+
+def t2s_used(sequence: str, acq: Acquisition, maps: Mapping[str, Any]) -> bool:
+    """Whether the synthesis applies T2* decay: where it needs it, or (below UTE_TE_MS) where a T2* map is given."""
+    te = acq.te_ms or 0.0
+    return sequence == "gre" or (sequence in ("spgr", "mprage") and te > 0 and maps.get("T2s") is not None)
 
 
 def synthesize(maps: Mapping[str, Any], sequence: str, acq: Acquisition) -> Any:
@@ -55,7 +67,7 @@ def synthesize(maps: Mapping[str, Any], sequence: str, acq: Acquisition) -> Any:
     te = acq.te_ms or 0.0
     t1, pd = maps["T1"], maps["PD"]
     if sequence in ("spgr", "gre"):
-        t2s = maps["T2s"] if "T2s" in needed else math.inf
+        t2s = maps["T2s"] if t2s_used(sequence, acq, maps) else math.inf
         return physics.spgr(t1, pd, acq.flip_angle_deg, acq.tr_ms, te, t2s, b1)
     if sequence == "se":
         return physics.spin_echo(t1, maps["T2"], pd, acq.tr_ms, acq.te_ms)
@@ -64,7 +76,7 @@ def synthesize(maps: Mapping[str, Any], sequence: str, acq: Acquisition) -> Any:
         return abs(physics.inversion_recovery(t1, pd, acq.ti_ms, acq.tr_ms, te, t2))
     if sequence == "flair":
         return physics.flair(t1, maps["T2"], pd, acq.ti_ms, acq.tr_ms, acq.te_ms)
-    t2s = maps["T2s"] if "T2s" in needed else math.inf
+    t2s = maps["T2s"] if t2s_used(sequence, acq, maps) else math.inf
     return physics.mprage(t1, pd, acq.flip_angle_deg, acq.tr_ms, acq.ti_ms, acq.echo_spacing_ms,
                           acq.n_excitations, te, t2s, b1)
 

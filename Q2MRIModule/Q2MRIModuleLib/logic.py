@@ -30,6 +30,7 @@ import vtk
 from q2mri.acquisition import Acquisition
 from q2mri.errors import Q2MRIError
 from q2mri.maps import map_unit
+from q2mri.metrics.roi import ROI_COLUMNS, region_statistics
 
 from . import nodes as N
 from .headless import ensure_logics, has_application
@@ -40,7 +41,8 @@ except ImportError:  # slicer-core wheel only
     _LogicBase = object
 
 FIT_MODELS = ("vfa", "t2star", "t2", "t1-ir", "b1-afi", "dixon", "fatwater")
-STAT_COLUMNS = ("Segment", "Map", "Unit", "Voxels", "Volume_mL", "Mean", "SD", "Median", "P5", "P95")
+# The ROI table of q2mri.metrics.roi, plus the count of flagged (NaN) voxels the statistics excluded.
+STAT_COLUMNS = ROI_COLUMNS + ("Flagged",)
 
 
 class Cancelled(Exception):
@@ -243,7 +245,8 @@ class Q2MRIModuleLogic(_LogicBase):
 
     def measure(self, segmentationNode, mapNodes, tableNode=None):
         """A table with one row per segment and map: Segment, Map, Unit, Voxels, Volume_mL,
-        Mean, SD (sample SD, n - 1), Median, P5, P95 over the finite voxels of the segment."""
+        Mean, SD (sample SD, n - 1), Median, P5, P95 over the finite voxels of the segment
+        (q2mri.metrics.roi), and Flagged: the voxels excluded because a fit flagged them (NaN)."""
         rows = []
         seg = segmentationNode.GetSegmentation()
         for i in range(seg.GetNumberOfSegments()):
@@ -252,17 +255,14 @@ class Q2MRIModuleLogic(_LogicBase):
             for name, node in self._map_items(mapNodes):
                 arr = slicer.util.arrayFromVolume(node)
                 mask = self.segmentMask(segmentationNode, sid, node)
-                vals = np.asarray(arr, dtype=np.float64)[mask & np.isfinite(arr)]
-                n = int(vals.size)
-                stat = (lambda f: float(f(vals)) if n else math.nan)
-                rows.append((sname, name, node.GetAttribute("Q2MRI.Unit") or "", n, n * _voxel_volume_ml(node),
-                             stat(np.mean), float(np.std(vals, ddof=1)) if n > 1 else math.nan, stat(np.median),
-                             stat(lambda v: np.percentile(v, 5)), stat(lambda v: np.percentile(v, 95))))
+                st = region_statistics(np.asarray(arr)[mask], _voxel_volume_ml(node))
+                rows.append((sname, name, node.GetAttribute("Q2MRI.Unit") or "",
+                             *[st[c] for c in ROI_COLUMNS[3:]], st["Flagged"]))
         if tableNode is None:
             tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", f"{segmentationNode.GetName()} Q2MRI statistics")
         table = vtk.vtkTable()
         for j, col in enumerate(STAT_COLUMNS):
-            arr = vtk.vtkStringArray() if j < 3 else (vtk.vtkIntArray() if col == "Voxels" else vtk.vtkDoubleArray())
+            arr = vtk.vtkStringArray() if j < 3 else (vtk.vtkIntArray() if col in ("Voxels", "Flagged") else vtk.vtkDoubleArray())
             arr.SetName(col)
             for r in rows:
                 arr.InsertNextValue(r[j])

@@ -144,11 +144,11 @@ def new_map_node(arr: np.ndarray, like, map_name: str, node_name: str, *, legend
     lo, hi = display_range(map_name, arr)
     disp.AutoWindowLevelOff()
     disp.SetWindowLevelMinMax(lo, hi)
-    if map_name.split("_")[0] in POSITIVE_MAPS:
-        # Outside the body these maps are 0: transparent there, so the anatomy shows through.
-        disp.SetApplyThreshold(True)
-        disp.SetLowerThreshold(1e-6)
-        disp.SetUpperThreshold(3.4e38)
+    # Transparent where there is nothing to show, so the anatomy shows through: outside the body
+    # (0 in the positive maps) and at flagged voxels (NaN, which no threshold range contains).
+    disp.SetApplyThreshold(True)
+    disp.SetLowerThreshold(1e-6 if map_name.split("_")[0] in POSITIVE_MAPS else -3.4e38)
+    disp.SetUpperThreshold(3.4e38)
     if legend:
         legend_node = slicer.modules.colors.logic().AddDefaultColorLegendDisplayNode(node)
         if legend_node is not None:

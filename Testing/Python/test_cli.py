@@ -86,7 +86,9 @@ def test_fit_t2star_t1ir_t2_b1afi_b0_fatwater_dixon_files(cli, tmp_path):
     assert r.code == 0, r.err
     np.testing.assert_allclose(read_image(tmp_path / "afi" / "B1.nii.gz").array, b1, rtol=1e-3)
 
-    b0 = rng.uniform(-200, 200, shape)
+    # a smooth field that wraps (beyond +-1/(2 dTE) = +-217 Hz) and must be unwrapped in space
+    zz, yy, xx = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    b0 = 150.0 + 250.0 * xx + 120.0 * yy
     te_b0 = [2.3, 4.6]
     sc = P.gre_complex(np.ones(shape), np.zeros(shape), 20.0, b0, np.array(te_b0), 3.0)
     mags = _write_series(tmp_path, "b0m", [np.abs(sc[..., i]) for i in range(2)], [{"EchoTime": t / 1000} for t in te_b0])
@@ -123,7 +125,8 @@ def test_synth_roi_evaluate(cli, sample, tmp_path):
     lab = read_image(sample / "maps" / "labels.nii.gz").array
     cart = next(x for x in rows if x["Segment"] == "cartilage")
     assert cart["Mean"] == pytest.approx(float(m["T1"][lab == 5].astype(np.float64).mean()), rel=1e-6)
-    assert set(cart) == {"Segment", "Map", "Unit", "Voxels", "Volume_mL", "Mean", "SD", "Median", "P5", "P95"}
+    assert set(cart) == {"Segment", "Map", "Unit", "Voxels", "Volume_mL", "Mean", "SD", "Median", "P5", "P95", "Flagged"}
+    assert cart["Flagged"] == 0
     r = cli("evaluate", "--pred", sample / "maps" / "T1.nii.gz", "--ref", sample / "maps" / "T1.nii.gz", "--json")
     res = json.loads(r.out)
     assert {"l1", "corr", "ssim", "psnr", "mae", "mpe", "ccc"} <= set(res)
@@ -210,7 +213,7 @@ def test_dimension_confusion(cli, tmp_path, vfa_pair):
          match="4D")
     four = write_nifti(tmp_path / "in" / "four.nii.gz", np.ones((4, 3, 5, 6), np.float32),
                        sidecar={"FlipAngle": 10, "RepetitionTime": 0.02})
-    _bad(cli, tmp_path, "fit", "vfa", "--input", four, "--out", "OUT", match="FlipAngle list")
+    _bad(cli, tmp_path, "fit", "vfa", "--input", four, "--out", "OUT", match="--component")
     five = tmp_path / "in" / "five.nii.gz"
     hdr = nib.Nifti1Image(np.ones((2, 2, 2, 2, 2), np.float32), np.eye(4))
     nib.save(hdr, five)

@@ -104,21 +104,36 @@ def test_a_short_training_run_lowers_the_loss():
 
 def test_targets_follow_the_issue_thresholds():
     from q2mri.models.targets import check, meets_all
-    t = {"corr": 0.995, "l1": 0.04, "ssim": 0.93, "mae": 30.0, "mpe": 1.0, "coverage68": 0.7, "coverage95": 0.95}
-    good = {"FA 20 deg (papers/000)": {"targets": {"T1": t, "B1": dict(t, corr=0.992)},
-                                       "T1_error_slope_per_0.1_B1": 0.015},
-            "FA 17 deg (unseen)": {"targets": {"T1": dict(t, corr=0.99, l1=0.043, ssim=0.92)}}}
+    t = {"corr": 0.995, "l1": 0.04, "ssim": 0.93, "mae": 30.0, "mpe": 1.0, "coverage68": 0.7, "coverage95": 0.95,
+         "lesion": {"mae": 50.0, "relative_sd_ratio": 1.3}}
+    two = {"targets": {"T1": dict(t, l1=0.03, lesion={"mae": 1.0}), "B1": dict(t, corr=0.96)},
+           "despot1_no_b1_T1": {"l1": 0.08, "corr": 0.95}}
+    good = {"FA 20 deg (papers/000)": {"targets": {"T1": t, "B1": dict(t, corr=0.96)}, "T1_error_slope_per_0.1_B1": 0.015},
+            "FA 17 deg (unseen)": {"targets": {"T1": dict(t, corr=0.99, l1=0.043, ssim=0.92)}},
+            "FA 30 deg (papers/000 A.4 input)": {"targets": {"T1": t}, "resynthesis": {"r_5": 0.98, "r_10": 0.99}},
+            "two flip angles 5 + 20 deg": two, "two flip angles 3 + 20 deg, TR 15 ms": two}
     assert meets_all("spgr-t1", good)
     bad = {**good, "FA 17 deg (unseen)": {"targets": {"T1": dict(t, l1=0.046)}}}   # > 1.1 x 0.04
     assert not meets_all("spgr-t1", bad)
-    slope = {**good, "FA 20 deg (papers/000)": {**good["FA 20 deg (papers/000)"], "T1_error_slope_per_0.1_B1": -0.021}}
-    assert not meets_all("spgr-t1", slope)
+    m20 = good["FA 20 deg (papers/000)"]
+    assert not meets_all("spgr-t1", {**good, "FA 20 deg (papers/000)": {**m20, "T1_error_slope_per_0.1_B1": -0.021}})
+    assert not meets_all("spgr-t1", {**good, "FA 20 deg (papers/000)": {**m20, "targets": {
+        "T1": t, "B1": dict(t, corr=0.94)}}})                                            # B1 r >= 0.95
+    assert not meets_all("spgr-t1", {**good, "two flip angles 3 + 20 deg, TR 15 ms": {
+        **two, "despot1_no_b1_T1": {"l1": 0.02, "corr": 0.999}}})                        # never worse than DESPOT1
+    assert not meets_all("spgr-t1", {**good, "FA 20 deg (papers/000)": {**m20, "targets": {
+        "T1": dict(t, coverage68=0.85), "B1": dict(t, corr=0.96)}}})                     # 1-SD coverage 0.60-0.75
+    assert not meets_all("spgr-t1", {**good, "FA 20 deg (papers/000)": {**m20, "targets": {
+        "T1": dict(t, lesion={"mae": 50.0, "relative_sd_ratio": 1.1}), "B1": dict(t, corr=0.96)}}})  # lesion SD >= 1.2
+    assert not meets_all("spgr-t1", {**good, "FA 30 deg (papers/000 A.4 input)": {
+        "targets": {"T1": t}, "resynthesis": {"r_5": 0.96}}})                             # re-synthesis r >= 0.97
     brain = {"MPRAGE + GRE + FLAIR (papers/001)": {
-        "targets": {"T1": {"mae": 49.0}, "T2": {"mae": 4.9}},
+        "targets": {"T1": dict(t, mae=49.0), "T2": dict(t, mae=4.9)},
         "bland_altman_roi_means": {"T1": {"bias_pct": 0.9, "loa_pct": [-4.9, 4.0]},
-                                   "T2": {"bias_pct": -0.5, "loa_pct": [-9.0, 10.5]}}}}
+                                   "T2": {"bias_pct": -1.5, "loa_pct": [-9.0, 10.5]}}}}
     rows = {r[0]: r[3] for r in check("brain-t1t2", brain)}
     assert rows["T1 MAE without CSF (ms)"] and rows["T2 MAE without CSF (ms)"]
-    assert rows["T1 Bland-Altman limits of agreement (%)"] and not rows["T2 Bland-Altman limits of agreement (%)"]
-    fw = {"x": {"targets": {"PDFF": {"mae": 1.4}, "B0": {"mae": 3.0}}, "R2s_mae_by_range": {"below 200 1/s": 10.5}}}
+    assert rows["T1 Bland-Altman bias, GM/WM/putamen/thalamus means (%)"]
+    assert not rows["T2 Bland-Altman bias, GM/WM/putamen/thalamus means (%)"]
+    fw = {"x": {"targets": {"PDFF": dict(t, mae=1.4), "B0": {"mae": 3.0}}, "R2s_mae_by_range": {"below 200 1/s": 10.5}}}
     assert not meets_all("fatwater-ipop", fw)

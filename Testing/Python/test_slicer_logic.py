@@ -108,7 +108,8 @@ def test_measure_matches_numpy_on_the_same_mask(logic, tmp_path):
     table = logic.measure(seg, {"T1": n1, "T2": n2})
     df = {table.GetColumnName(j): [table.GetCellText(i, j) for i in range(table.GetNumberOfRows())]
           for j in range(table.GetNumberOfColumns())}
-    assert list(df) == ["Segment", "Map", "Unit", "Voxels", "Volume_mL", "Mean", "SD", "Median", "P5", "P95"]
+    assert list(df) == ["Segment", "Map", "Unit", "Voxels", "Volume_mL", "Mean", "SD", "Median", "P5", "P95", "Flagged"]
+    assert all(v == "0" for v in df["Flagged"])
     assert table.GetNumberOfRows() == 4
     for i in range(4):
         m = masks[df["Segment"][i]]

@@ -4,14 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
-from ..io.images import as_3d, check_same_geometry, read_image
-from ..metrics.agreement import bland_altman, bland_altman_plot
-from ..metrics.image import evaluate
-
 
 def cmd_evaluate(args) -> None:
+    import numpy as np
+
+    from ..io.images import as_3d, check_same_geometry, read_image
+    from ..metrics.agreement import bland_altman, bland_altman_plot
+    from ..metrics.image import evaluate
     pred = read_image(args.pred, "prediction")
     ref = read_image(args.ref, "reference")
     vols = [ref, pred]

@@ -2,47 +2,85 @@
 from __future__ import annotations
 
 import argparse
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import Q2MRIError
-from ..fitting.afi import fit_b1_afi, smooth_in_mask
-from ..fitting.b0 import fit_b0_dual_echo
-from ..fitting.dixon import fit_dixon_two_point
-from ..fitting.fatwater import fit_fatwater
-from ..fitting.inversion_recovery import fit_t1_ir
-from ..fitting.relaxation import fit_t2, fit_t2star
-from ..fitting.vfa import fit_vfa
-from ..io.writer import OutputWriter
-from .common import Series, add_common, load_3d, load_mask, load_series, number_list, progress_bar
+from .args import add_common, number_list, progress_bar
+
+if TYPE_CHECKING:
+    from .common import Series
 
 
-def _write(args, series: Series, maps: dict[str, np.ndarray], method: str, extra: dict | None = None) -> None:
-    mask = next(iter(maps.values())) != 0
+def _write(args, series: "Series", maps: dict, method: str, extra: dict | None = None) -> None:
+    import numpy as np
+
+    from ..fitting.quality import FLAGGED
+    from ..io.writer import OutputWriter
+    quality = maps.get("quality")
+    mask = quality > 0 if quality is not None else next(iter(maps.values())) != 0
     with OutputWriter(args.out) as w:
         for name, arr in maps.items():
+            if name == "quality":
+                w.write_image(f"quality.{args.format}", arr.astype(np.uint8), series.geometry, quantity="quality",
+                              unit="label", sidecar={"Values": {"0": "outside the mask", "1": "fitted",
+                                                                "2": "flagged: at a bound, not converged or not identifiable "
+                                                                     "with this protocol (NaN in the maps)"},
+                                                     "Method": method, "Sources": series.paths})
+                continue
             w.write_image(f"{name}.{args.format}", arr.astype(np.float32), series.geometry,
                           sidecar={"Method": method, "Sources": series.paths, **(extra or {})})
     print(f"wrote {', '.join(f'{n}.{args.format}' for n in maps)} to {args.out}")
     for name in maps:
+        if name in ("residual", "water", "fat", "S0", "quality"):
+            continue
         vals = maps[name][mask & np.isfinite(maps[name])]
-        if vals.size and name not in ("residual", "water", "fat", "S0"):
+        if vals.size:
             print(f"  {name}: median {np.median(vals):.4g}, p5 {np.percentile(vals, 5):.4g}, "
                   f"p95 {np.percentile(vals, 95):.4g} over {vals.size} voxels")
+    if quality is not None:
+        n_bad, n_in = int((quality == FLAGGED).sum()), int((quality > 0).sum())
+        print(f"  flagged {n_bad} of {n_in} voxels ({100.0 * n_bad / max(n_in, 1):.2g} %): NaN in the maps, 2 in quality")
 
 
-def _magnitude(series: Series, what: str) -> np.ndarray:
+def _load(args, phases: bool = False):
+    """The series, with what was corrected said once on stderr."""
+    import sys
+
+    from .common import load_series
+    s = load_series(args.input, args.phase if phases else None, resample=args.resample, component=args.component,
+                    phase_scale=getattr(args, "phase_scale", None))
+    for n in s.notes:
+        print(f"q2mri: {n if n.startswith('warning:') else 'note: ' + n}", file=sys.stderr)
+    return s
+
+
+def _fixed(s, fields, fit: str, args) -> None:
+    import sys
+    before = len(s.notes)
+    s.check_fixed(fields, fit, args.allow_mixed)
+    for n in s.notes[before:]:
+        print(f"q2mri: {n}", file=sys.stderr)
+
+
+def _magnitude(series: "Series", what: str):
+    import numpy as np
     if np.iscomplexobj(series.data):
         raise Q2MRIError(f"{what} uses magnitude images; drop --phase")
     return series.data
 
 
 def cmd_vfa(args) -> None:
-    s = load_series(args.input, resample=args.resample)
+    from ..fitting.protocol_checks import check_flip_angles, check_tr
+    from ..fitting.vfa import fit_vfa
+    from .common import load_3d, load_mask
+    s = _load(args)
     fa = s.values("flip_angle_deg", args.flip_angles, "--flip-angles")
     tr = s.values("tr_ms", [args.tr] if args.tr is not None else None, "--tr")
     for a, f, t in zip(s.acquisitions, fa, tr):
         a.with_overrides(flip_angle_deg=f, tr_ms=t).validate()
+    check_flip_angles(fa, "VFA")
+    check_tr(tr[0], "VFA")
+    _fixed(s, ("te_ms",) + (() if args.tr is not None else ("tr_ms",)), "VFA", args)
     if len(set(round(t, 6) for t in tr)) > 1:
         raise Q2MRIError(f"the SPGR images have different TRs {sorted(set(tr))} ms; VFA needs one TR (or pass --tr)")
     if len(set(round(f, 6) for f in fa)) < 2:
@@ -57,8 +95,12 @@ def cmd_vfa(args) -> None:
 
 
 def _cmd_mono(args, fitter, what: str, method: str) -> None:
-    s = load_series(args.input, resample=args.resample)
+    from ..fitting.protocol_checks import check_echo_times
+    from .common import load_mask
+    s = _load(args)
     te = s.values("te_ms", args.te, "--te")
+    check_echo_times(te, what, spin_echo=args.model == "t2")
+    _fixed(s, ("flip_angle_deg", "tr_ms"), what, args)
     mask = load_mask(args.mask, s.geometry, args.resample)
     maps = fitter(_magnitude(s, what), te, mask=mask, device=args.device,
                   progress=progress_bar(f"fit {args.model}", args.quiet))
@@ -66,17 +108,25 @@ def _cmd_mono(args, fitter, what: str, method: str) -> None:
 
 
 def cmd_t2star(args) -> None:
+    from ..fitting.relaxation import fit_t2star
     _cmd_mono(args, fit_t2star, "T2* fitting", "mono-exponential: weighted log-linear start + Levenberg-Marquardt")
 
 
 def cmd_t2(args) -> None:
+    from ..fitting.relaxation import fit_t2
     _cmd_mono(args, fit_t2, "T2 fitting", "mono-exponential multi-echo spin echo")
 
 
 def cmd_t1_ir(args) -> None:
-    s = load_series(args.input, resample=args.resample)
+    from ..fitting.inversion_recovery import fit_t1_ir
+    from ..fitting.protocol_checks import check_inversion_times, check_tr
+    from .common import load_mask
+    s = _load(args)
     ti = s.values("ti_ms", args.ti, "--ti")
     tr = s.values("tr_ms", [args.tr] if args.tr is not None else None, "--tr")
+    check_tr(tr[0], "IR")
+    check_inversion_times(ti, tr[0])
+    _fixed(s, ("te_ms",) + (() if args.tr is not None else ("tr_ms",)), "IR", args)
     if len(set(round(t, 6) for t in tr)) > 1:
         raise Q2MRIError(f"the IR images have different TRs {sorted(set(tr))} ms; give one TR (--tr)")
     mask = load_mask(args.mask, s.geometry, args.resample)
@@ -87,11 +137,19 @@ def cmd_t1_ir(args) -> None:
 
 
 def cmd_b1_afi(args) -> None:
-    s = load_series(args.input, resample=args.resample)
+    import numpy as np
+
+    from ..fitting.afi import fit_b1_afi, smooth_in_mask
+    from ..fitting.protocol_checks import check_tr
+    from .common import load_3d, load_mask
+    s = _load(args)
     if s.data.shape[-1] != 2:
         raise Q2MRIError(f"AFI needs exactly two images (TR1 then TR2), got {s.data.shape[-1]}")
     fa = s.values("flip_angle_deg", [args.flip_angle] * 2 if args.flip_angle else None, "--flip-angle")
     tr = s.values("tr_ms", args.tr, "--tr")
+    for t in tr:
+        check_tr(t, "AFI")
+    _fixed(s, ("te_ms", "flip_angle_deg"), "AFI", args)
     s.acquisitions[0].with_overrides(flip_angle_deg=fa[0], tr_ms=tr[0]).validate()
     t1 = load_3d(args.t1, s.geometry, "T1 map", args.resample)
     mask = load_mask(args.mask, s.geometry, args.resample)
@@ -101,27 +159,51 @@ def cmd_b1_afi(args) -> None:
     if args.smooth_mm:
         if args.smooth_mm < 0:
             raise Q2MRIError("--smooth-mm must be >= 0 (the Gaussian SD in mm)")
-        b1 = smooth_in_mask(b1, b1 > 0, args.smooth_mm, s.geometry.spacing[::-1])
-    _write(args, s, {"B1": b1}, "AFI (Yarnykh 2007)" + (" exact with T1 map" if t1 is not None else " TR << T1 limit"),
+        b1 = smooth_in_mask(b1, maps["quality"] == 1, args.smooth_mm, s.geometry.spacing[::-1])
+        b1 = np.where(maps["quality"] == 2, np.nan, b1).astype(np.float32)
+    _write(args, s, {"B1": b1, "quality": maps["quality"]}, "AFI (Yarnykh 2007)" + (" exact with T1 map" if t1 is not None else " TR << T1 limit"),
            {"FlipAngle": fa[0], "RepetitionTime": [tr[0] / 1000.0, tr[1] / 1000.0], "SmoothingSDmm": args.smooth_mm or 0})
 
 
 def cmd_b0(args) -> None:
-    s = load_series(args.input, args.phase, resample=args.resample)
+    import numpy as np
+
+    from ..fitting.b0 import fit_b0_dual_echo
+    from ..fitting.protocol_checks import check_echo_times
+    from .common import load_mask
+    s = _load(args, phases=True)
     if not np.iscomplexobj(s.data) or s.data.shape[-1] != 2:
         raise Q2MRIError("B0 mapping needs two echoes with their phase: --input MAG1 --input MAG2 --phase PH1 --phase PH2")
     te = s.values("te_ms", args.te, "--te")
+    if te[0] == te[1]:
+        raise Q2MRIError(f"B0 mapping needs two different echo times, got {te} ms; check EchoTime or --te")
+    if abs(te[1] - te[0]) < 0.2 or abs(te[1] - te[0]) > 50.0:
+        raise Q2MRIError(f"B0: echo times {te} ms are {abs(te[1] - te[0]):g} ms apart; a dual-echo field map uses "
+                         "0.2-50 ms (times in ms on the command line, seconds in BIDS sidecars)")
+    check_echo_times(te, "B0")
+    _fixed(s, ("flip_angle_deg", "tr_ms"), "B0", args)
     mask = load_mask(args.mask, s.geometry, args.resample)
-    maps = fit_b0_dual_echo(s.data[..., 0], s.data[..., 1], te[0], te[1], mask=mask)
-    _write(args, s, maps, "dual-echo phase difference",
-           {"EchoTime": [t / 1000.0 for t in te], "UnwrappedRangeHz": 1000.0 / (2 * abs(te[1] - te[0]))})
+    maps = fit_b0_dual_echo(s.data[..., 0], s.data[..., 1], te[0], te[1], mask=mask, unwrap=not args.no_unwrap,
+                            negate=args.negate)
+    _write(args, s, maps, "dual-echo phase difference" + ("" if args.no_unwrap else ", spatially unwrapped "
+                                                           "(Herraez et al. 2002; scikit-image unwrap_phase)"),
+           {"EchoTime": [t / 1000.0 for t in te], "WrapPeriodHz": 1000.0 / abs(te[1] - te[0]),
+            "B0SignConvention": ("phase(TE2) - phase(TE1) = 2 pi B0 (TE2 - TE1): positive where the phase grows with "
+                                 "echo time" + ("; negated (--negate)" if args.negate else ""))})
 
 
 def cmd_fatwater(args) -> None:
-    s = load_series(args.input, args.phase, resample=args.resample)
+    import numpy as np
+
+    from ..fitting.fatwater import fit_fatwater
+    from ..fitting.protocol_checks import check_echo_times
+    from .common import load_mask
+    s = _load(args, phases=True)
     if not np.iscomplexobj(s.data):
         raise Q2MRIError("water-fat separation needs the phase of every echo: add --phase PH for each --input")
     te = s.values("te_ms", args.te, "--te")
+    check_echo_times(te, "water-fat separation")
+    _fixed(s, ("flip_angle_deg", "tr_ms"), "multi-echo", args)
     fs = s.values("field_strength_t", [args.field_strength] if args.field_strength else None, "--field-strength")[0]
     mask = load_mask(args.mask, s.geometry, args.resample)
     t1c = None
@@ -137,7 +219,11 @@ def cmd_fatwater(args) -> None:
 
 
 def cmd_dixon(args) -> None:
-    s = load_series(args.input, resample=args.resample)
+    import numpy as np
+
+    from ..fitting.dixon import fit_dixon_two_point
+    from .common import load_mask
+    s = _load(args)
     if s.data.shape[-1] != 2:
         raise Q2MRIError(f"two-point Dixon needs exactly two images (in-phase then out-of-phase), got {s.data.shape[-1]}")
     mask = load_mask(args.mask, s.geometry, args.resample)
@@ -156,9 +242,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--input", action="append", required=True, metavar="IMG",
                        help="image (NIfTI/NRRD file or DICOM folder); repeat, or give one 4D file")
         if phase:
-            p.add_argument("--phase", action="append", metavar="IMG", help="phase image (radians) for each --input, in order")
+            p.add_argument("--phase", action="append", metavar="IMG",
+                           help="phase image for each --input, in order (radians; integer vendor encodings are recognised)")
+            p.add_argument("--phase-scale", type=float, metavar="F",
+                           help="radians per stored phase unit, where the encoding is not recognised (e.g. 0.001 for mrad)")
         p.add_argument("--out", required=True, metavar="DIR", help="output folder")
         add_common(p, device=torch_fit)  # closed-form fits run in numpy: no --device
+        p.add_argument("--component", type=int, metavar="K",
+                       help="use volume K (0-based) of 4D inputs whose 4th dimension holds components, not the series")
+        p.add_argument("--allow-mixed", action="store_true",
+                       help="fit a series whose images differ in a parameter the fit needs fixed (with a warning)")
         p.set_defaults(func=func)
         return p
 
@@ -181,6 +274,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Gaussian SD (mm) to smooth the B1 map inside the mask (B1+ varies over centimetres; default 0)")
     p = base("b0", "B0 (Hz) from two complex echoes (magnitude + phase)", cmd_b0, phase=True, torch_fit=False)
     p.add_argument("--te", type=number_list, metavar="MS,MS", help="the two echo times in ms (default: sidecars)")
+    p.add_argument("--negate", action="store_true", help="flip the sign of B0, for scanners whose phase runs the other way")
+    p.add_argument("--no-unwrap", action="store_true", help="keep the voxel-wise wrapped field (+-1/(2 dTE))")
     p = base("fatwater", "PDFF (%%), R2* (1/s), B0 (Hz), water and fat from 3+ complex echoes", cmd_fatwater, phase=True)
     p.add_argument("--te", type=number_list, metavar="MS,...", help="echo times in ms (default: sidecars)")
     p.add_argument("--field-strength", type=float, metavar="T", help="B0 field in tesla (default: sidecar)")

@@ -35,6 +35,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    if argv == ["--version"]:          # nothing to import for this
+        print(f"q2mri {__version__}")
+        return 0
+    from ..logs import quiet_third_parties
+    quiet_third_parties()
     parser = build_parser("app" if argv[:1] == ["app"] else None)
     args = parser.parse_args(argv)
     try:

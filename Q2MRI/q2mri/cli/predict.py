@@ -6,14 +6,16 @@ import json
 import sys
 import warnings
 
-import numpy as np
-
 from ..errors import Q2MRIError
-from .common import add_common, load_mask, load_series, number_list, progress_bar
+from ..names import TASK_NAMES
+from .args import add_common, number_list, progress_bar
 
 
 def cmd_predict(args) -> None:
+    import numpy as np
+
     from ..io.writer import OutputWriter
+    from .common import load_mask, load_series
     from ..models.predict import predict
     s = load_series(args.input, args.phase, resample=args.resample)
     n = s.data.shape[-1]
@@ -59,12 +61,11 @@ def cmd_models(args) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..models.tasks import TASKS
     p = sub.add_parser("predict", help="predict quantitative maps from weighted images with a network",
                        description="Maps (units of q2mri.maps), <MAP>_sd uncertainty and consistency (the physics "
                                    "residual) on the input geometry. Acquisition parameters come from the sidecars or "
                                    "DICOM; flags override them.")
-    p.add_argument("--task", required=True, choices=tuple(TASKS))
+    p.add_argument("--task", required=True, choices=TASK_NAMES)
     p.add_argument("--input", action="append", required=True, metavar="IMG")
     p.add_argument("--phase", action="append", metavar="IMG", help="phase image per --input (fatwater-ipop)")
     p.add_argument("--flip-angle", type=number_list, metavar="DEG[,DEG]")

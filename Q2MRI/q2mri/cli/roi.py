@@ -8,9 +8,7 @@ import json
 from pathlib import Path
 
 from ..errors import Q2MRIError
-from ..io.images import as_3d, check_same_geometry, read_image
 from ..maps import map_unit
-from ..metrics.roi import ROI_COLUMNS, roi_statistics
 
 
 def _label_names(labels_path: str) -> dict[int, str]:
@@ -45,6 +43,8 @@ def _stem(path: str) -> str:
 
 
 def cmd_roi(args) -> None:
+    from ..io.images import as_3d, check_same_geometry, read_image
+    from ..metrics.roi import ROI_COLUMNS, roi_statistics
     lab = read_image(args.labels, "label image")
     as_3d(lab, "label image")
     maps, vols = {}, []
@@ -62,18 +62,21 @@ def cmd_roi(args) -> None:
                           {k: map_unit(k) for k in maps})
     if args.csv:
         with open(args.csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=ROI_COLUMNS)
+            w = csv.DictWriter(f, fieldnames=ROI_COLUMNS, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=ROI_COLUMNS, delimiter="\t")
+    w = csv.DictWriter(buf, fieldnames=ROI_COLUMNS, delimiter="\t", extrasaction="ignore")
     w.writeheader()
     for r in rows:
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
     print(buf.getvalue(), end="")
+    flagged = sum(r["Flagged"] for r in rows)
+    if flagged:
+        print(f"excluded {flagged} flagged (NaN) voxel-map values from the statistics (the JSON output counts them per row)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

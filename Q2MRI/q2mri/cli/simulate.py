@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..phantoms.imaging import FILTERS
-from ..phantoms.protocols import PRESETS
-from ..phantoms.simulate import default_workers, simulate_dataset
-from .common import progress_bar
+from ..names import KSPACE_FILTERS, PROTOCOL_NAMES
+from .args import progress_bar
 
 
 def cmd_simulate(args) -> None:
+    from ..phantoms.simulate import default_workers, simulate_dataset
     snr = None if args.snr == 0 else args.snr
     out = simulate_dataset(args.phantom, args.protocol, args.cases, args.seed, args.out, slices=args.slices, snr=snr,
                            matrix=args.matrix, compact_bits=args.compact_bits, field_strength=args.field_strength,
@@ -30,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--phantom", required=True, choices=("brain", "knee", "liver"))
     p.add_argument("--cases", type=int, required=True, metavar="N")
     p.add_argument("--seed", type=int, required=True, metavar="S")
-    p.add_argument("--protocol", required=True, choices=tuple(PRESETS), help="the papers' protocols")
+    p.add_argument("--protocol", required=True, choices=PROTOCOL_NAMES, help="the papers' protocols")
     p.add_argument("--field-strength", type=float, choices=(1.5, 3.0, 7.0), metavar="T",
                    help="1.5, 3 or 7 T: tissue relaxation, fat frequency, B0 and B1+ follow it (default: the preset's, 3)")
     p.add_argument("--slices", type=int, metavar="K", help="slices per case (brain 24, knee 36, liver 32 by default)")
@@ -42,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(truncation, Gibbs ringing, partial volume); 1 computes them directly on the matrix (default 2)")
     p.add_argument("--partial-fourier", type=float, metavar="F",
                    help="fraction of phase-encode lines acquired, 0.5-1, zero-filled (default: the preset's, 1)")
-    p.add_argument("--kspace-filter", choices=FILTERS, help="apodisation filter (default: the preset's, none)")
+    p.add_argument("--kspace-filter", choices=KSPACE_FILTERS, help="apodisation filter (default: the preset's, none)")
     p.add_argument("--workers", type=int, metavar="N", help="cases simulated in parallel (default: cores, at most 4)")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--compact-bits", type=int, default=0, metavar="B",

@@ -6,7 +6,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from .common import progress_bar
+from ..names import TASK_NAMES
+from .args import progress_bar
 
 
 def cmd_train(args) -> None:
@@ -25,13 +26,12 @@ def cmd_train(args) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..models.tasks import TASKS
     p = sub.add_parser("train", help="train or fine-tune a map-prediction network",
                        description="Train a network for a task on simulated phantoms (--data simulate, on the fly) or "
                                    "on a folder of cases (q2mri simulate output, or a site's own paired data: case "
                                    "folders with images, JSON sidecars and maps/). Defaults follow papers/000: loss "
                                    "l1 + 5 (1 - SSIM), Adam lr 1e-3, betas 0.89/0.89, eps 1e-8.")
-    p.add_argument("--task", required=True, choices=tuple(TASKS))
+    p.add_argument("--task", required=True, choices=TASK_NAMES)
     p.add_argument("--data", default="simulate", metavar="DIR|simulate")
     p.add_argument("--out", required=True, metavar="MODEL_DIR")
     p.add_argument("--arch", default="physics", choices=("physics", "sacnn", "unet"),

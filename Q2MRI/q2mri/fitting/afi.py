@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from ..errors import Q2MRIError
 from ..physics.afi import afi_cos_alpha
+from .quality import afi_flags, with_quality
 from .voxelwise import default_mask
 
 
@@ -32,16 +33,16 @@ def fit_b1_afi(s1: np.ndarray, s2: np.ndarray, flip_angle_deg: float, tr1_ms: fl
     cos_a = np.asarray(afi_cos_alpha(ratio, float(tr1_ms), float(tr2_ms), t1))
     alpha = np.degrees(np.arccos(np.clip(cos_a, -1.0, 1.0)))
     b1 = alpha / float(flip_angle_deg)
-    mask = np.asarray(mask, bool) & np.isfinite(b1)
-    return {"B1": np.where(mask, b1, 0).astype(np.float32),
-            "flip_angle_actual": np.where(mask, alpha, 0).astype(np.float32)}
+    mask = np.asarray(mask, bool)
+    maps = {"B1": np.where(mask, b1, 0).astype(np.float32), "flip_angle_actual": np.where(mask, alpha, 0).astype(np.float32)}
+    return with_quality(maps, mask, afi_flags(np.where(np.isfinite(cos_a), cos_a, 2.0)))
 
 
 
 
 def smooth_in_mask(values: np.ndarray, mask: np.ndarray, sigma_mm: float, voxel_mm) -> np.ndarray:
     """Gaussian smoothing (SD sigma_mm) of values inside mask: sum(G * v m) / sum(G * m); 0 outside."""
-    m = np.asarray(mask, bool)
+    m = np.asarray(mask, bool) & np.isfinite(values)
     if sigma_mm <= 0 or not m.any():
         return np.where(m, values, 0).astype(np.float32)
     sig = [sigma_mm / float(d) for d in voxel_mm]

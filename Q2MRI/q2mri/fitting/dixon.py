@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .quality import with_quality
 from .voxelwise import default_mask
 
 
@@ -36,5 +37,5 @@ def fit_dixon_two_point(in_phase: np.ndarray, out_phase: np.ndarray, *,
         mask = default_mask(np.stack([ip, op], -1))
     water, fat, pdff = dixon_fractions(ip, op)
     m = np.asarray(mask, bool)
-    return {k: np.where(m, v, 0).astype(np.float32) for k, v in
-            {"PDFF": pdff, "water": water, "fat": fat}.items()}
+    maps = {k: np.where(m, v, 0).astype(np.float32) for k, v in {"PDFF": pdff, "water": water, "fat": fat}.items()}
+    return with_quality(maps, m, np.zeros(m.shape, bool))

@@ -37,6 +37,7 @@ from ..physics.fat import fat_phasor
 from ..physics.gre import gre_complex
 from ..physics.spgr import spgr
 from .lm import levenberg_marquardt
+from .quality import fatwater_flags, with_quality
 from .voxelwise import Progress, default_mask, relative_rms_residual
 
 R2S_GRID = (0.0, 15.0, 30.0, 50.0, 75.0, 110.0, 160.0, 230.0, 330.0, 470.0, 670.0, 950.0, 1350.0)
@@ -215,4 +216,6 @@ def fit_fatwater(echoes: np.ndarray, te_ms: Sequence[float], field_strength_t: f
     if progress:
         progress(3, 3)
     out = {"PDFF": pdff, "R2s": p[:, 5], "B0": p[:, 4], "water": water, "fat": fat, "residual": resid}
-    return {k: image(v).astype(np.float32) for k, v in out.items()}
+    maps = {k: image(v).astype(np.float32) for k, v in out.items()}
+    flags = fatwater_flags(maps["R2s"], maps["B0"], image(psi0), half_period) & mask
+    return with_quality(maps, mask, flags)

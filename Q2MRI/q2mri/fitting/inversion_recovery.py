@@ -19,7 +19,8 @@ import torch
 from ..errors import Q2MRIError
 from ..physics.inversion_recovery import inversion_recovery
 from .lm import levenberg_marquardt
-from .voxelwise import Progress, fit_voxels, relative_rms_residual
+from .quality import ir_flags, with_quality
+from .voxelwise import default_mask, Progress, fit_voxels, relative_rms_residual
 
 T1_GRID_MS = (1.0, 10000.0, 400)
 
@@ -92,6 +93,8 @@ def fit_t1_ir(images: np.ndarray, ti_ms: Sequence[float], tr_ms: float, *, mask=
         raise Q2MRIError("IR T1 fitting needs at least three different inversion times")
     if max(ti_ms) >= tr_ms:
         raise Q2MRIError(f"an inversion time ({max(ti_ms)} ms) is not shorter than TR ({tr_ms} ms); check --ti and --tr")
-    return fit_voxels(lambda y: fit_ir_chunk(y, ti_ms, tr_ms), images, mask,
-                      ("T1", "PD", "inversion_efficiency", "residual"),
-                      device=device, dtype=dtype, progress=progress, chunk=1 << 14)
+    mask = default_mask(images) if mask is None else mask
+    out = fit_voxels(lambda y: fit_ir_chunk(y, ti_ms, tr_ms), images, mask,
+                     ("T1", "PD", "inversion_efficiency", "residual"),
+                     device=device, dtype=dtype, progress=progress, chunk=1 << 14)
+    return with_quality(out, mask, ir_flags(out["T1"], out["inversion_efficiency"], ti_ms))

@@ -15,7 +15,8 @@ import torch
 from ..errors import Q2MRIError
 from ..physics.decay import mono_exponential
 from .lm import levenberg_marquardt, project_scale
-from .voxelwise import Progress, fit_voxels, relative_rms_residual
+from .quality import decay_flags, with_quality
+from .voxelwise import Progress, default_mask, fit_voxels, relative_rms_residual
 
 T_BOUNDS_MS = (0.01, 1.0e4)
 
@@ -63,11 +64,12 @@ def fit_t2star(images: np.ndarray, te_ms: Sequence[float], *, mask=None, device=
                dtype=torch.float32, progress: Progress | None = None) -> dict[str, np.ndarray]:
     """T2* (ms), R2* (1/s), S0 and the relative residual from GRE magnitudes (..., E)."""
     _check_echoes(images, te_ms, "T2* fitting")
+    mask = default_mask(images) if mask is None else mask
     out = fit_voxels(lambda y: fit_mono_chunk(y, te_ms), images, mask, ("S0", "T", "residual"),
                      device=device, dtype=dtype, progress=progress)
     t = out.pop("T")
     r2s = np.where(t > 0, 1000.0 / np.where(t > 0, t, 1.0), 0.0).astype(np.float32)
-    return {"T2s": t, "R2s": r2s, **out}
+    return with_quality({"T2s": t, "R2s": r2s, **out}, mask, decay_flags(t, out["S0"], te_ms, T_BOUNDS_MS))
 
 
 def fit_t2(images: np.ndarray, te_ms: Sequence[float], *, mask=None, device="auto",
@@ -78,6 +80,8 @@ def fit_t2(images: np.ndarray, te_ms: Sequence[float], *, mask=None, device="aut
     with imperfect refocusing before fitting.
     """
     _check_echoes(images, te_ms, "T2 fitting")
+    mask = default_mask(images) if mask is None else mask
     out = fit_voxels(lambda y: fit_mono_chunk(y, te_ms), images, mask, ("S0", "T", "residual"),
                      device=device, dtype=dtype, progress=progress)
-    return {"T2": out.pop("T"), **out}
+    t = out.pop("T")
+    return with_quality({"T2": t, **out}, mask, decay_flags(t, out["S0"], te_ms, T_BOUNDS_MS))

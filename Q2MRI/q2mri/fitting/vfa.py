@@ -17,7 +17,8 @@ import torch
 from ..errors import Q2MRIError
 from ..physics.spgr import spgr
 from .lm import levenberg_marquardt, project_scale
-from .voxelwise import Progress, fit_voxels, relative_rms_residual
+from .quality import vfa_flags, with_quality
+from .voxelwise import Progress, default_mask, fit_voxels, relative_rms_residual
 
 T1_BOUNDS_MS = (1.0, 1.0e5)
 
@@ -82,7 +83,10 @@ def fit_vfa(images: np.ndarray, flip_angles_deg: Sequence[float], tr_ms: float, 
         raise Q2MRIError(f"{images.shape[-1]} SPGR images but {len(flip_angles_deg)} flip angles; give one flip angle per image")
     if len(set(round(float(a), 6) for a in flip_angles_deg)) < 2:
         raise Q2MRIError("VFA T1 needs at least two different flip angles")
-    return fit_voxels(
+    if mask is None:
+        mask = default_mask(images)
+    out = fit_voxels(
         lambda y, b1=None: fit_vfa_chunk(y, flip_angles_deg, tr_ms, b1, refine),
         images, mask, ("T1", "PD", "residual"), per_voxel={"b1": b1},
         device=device, dtype=dtype, progress=progress)
+    return with_quality(out, mask, vfa_flags(out["T1"], out["PD"], tr_ms, T1_BOUNDS_MS))

@@ -1,24 +1,19 @@
 """Reading the acquisition record of an image: BIDS sidecar first, then DICOM tags."""
 from __future__ import annotations
 
-import json
-
 from ..acquisition import Acquisition
 from ..errors import Q2MRIError
 from .images import Volume, sidecar_path
+from .vendor import read_sidecar
 
 
-def read_acquisitions(vol: Volume) -> list[Acquisition]:
-    """One record per 3D volume of ``vol`` (4D images may carry list-valued fields)."""
+def read_acquisitions(vol: Volume, sidecar: dict | None = None) -> list[Acquisition]:
+    """One record per 3D volume of ``vol`` (4D images may carry list-valued fields); the
+    sidecar, when the caller has read it already, is passed in."""
     n = vol.array.shape[0] if vol.is_4d else 1
     side = sidecar_path(vol.path)
-    if side.exists():
-        try:
-            data = json.loads(side.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise Q2MRIError(f"cannot read the sidecar {side}: not valid JSON ({e}); fix or remove it") from None
-        if not isinstance(data, dict):
-            raise Q2MRIError(f"sidecar {side} is not a JSON object; fix or remove it")
+    data = sidecar if sidecar is not None else (read_sidecar(vol) if side.exists() else None)
+    if data is not None:
         acqs = Acquisition.from_bids(data, source=str(vol.path))
     elif vol.tags:
         acqs = [Acquisition.from_dicom(vol.tags, source=str(vol.path))]

@@ -17,6 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import Q2MRIError
+from ..logs import native_stderr_to_log
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -156,10 +157,12 @@ def read_image(path: str | os.PathLike, what: str = "image") -> Volume:
     tags: dict[str, str] = {}
     try:
         if p.is_dir():
-            img, tags = _read_dicom_dir(p)
+            with native_stderr_to_log():
+                img, tags = _read_dicom_dir(p)
         else:
             _check_complete(p)
-            img = sitk.ReadImage(str(p))
+            with native_stderr_to_log():      # ITK's own warnings go to the debug log (q2mri.logs)
+                img = sitk.ReadImage(str(p))
             if p.suffix.lower() in (".dcm", ".ima") or "0008|0060" in img.GetMetaDataKeys():
                 tags = {k: img.GetMetaData(k) for k in img.GetMetaDataKeys()}
     except RuntimeError as e:
@@ -180,14 +183,15 @@ def read_image(path: str | os.PathLike, what: str = "image") -> Volume:
     return Volume(arr, Geometry.of(img), str(p), tags)
 
 
-def check_intensities(vol: Volume, what: str = "image", allow_negative: bool = False) -> None:
-    """NaN, Inf and (for magnitude images) negative values are user errors."""
+def check_intensities(vol: Volume, what: str = "image", allow_negative: bool = False, allow_nan: bool = False) -> None:
+    """NaN, Inf and (for magnitude images) negative values are user errors; maps may carry NaN
+    where a fit flagged a voxel (allow_nan)."""
     a = vol.array
-    finite = np.isfinite(a)
+    finite = np.isfinite(a) | (np.isnan(a) if allow_nan else False)
     if not finite.all():
         n = int((~finite).sum())
         raise Q2MRIError(f"{what} {vol.path} has {n} NaN or Inf voxel(s); replace them (e.g. with 0) before fitting")
-    if not allow_negative and not np.iscomplexobj(a) and (a < 0).any():
+    if not allow_negative and not np.iscomplexobj(a) and (np.nan_to_num(a) < 0).any():
         raise Q2MRIError(f"{what} {vol.path} has negative intensities (min {float(a.min()):.4g}); "
                          "magnitude images are expected: give phase images with --phase, or take the magnitude")
 

@@ -40,7 +40,7 @@ def read_maps(folder: str | Path, names: tuple[str, ...] | None = None,
             continue
         v = read_image(p, what=f"{name} map")
         as_3d(v, f"{name} map")
-        check_intensities(v, f"{name} map", allow_negative=(name == "B0"))
+        check_intensities(v, f"{name} map", allow_negative=(name == "B0"), allow_nan=True)   # NaN: flagged voxels
         vols[name] = v
     if not vols:
         raise Q2MRIError(f"maps folder {folder} has no maps (T1.nii.gz, PD.nii.gz, ...)")

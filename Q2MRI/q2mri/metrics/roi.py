@@ -13,15 +13,21 @@ ROI_COLUMNS = ("Segment", "Map", "Unit", "Voxels", "Volume_mL", "Mean", "SD", "M
 
 
 def region_statistics(values: np.ndarray, voxel_volume_ml: float) -> dict[str, float]:
+    """Statistics of the finite values; Flagged counts the excluded ones (NaN where a fit flagged a
+    voxel, q2mri.fitting.quality). Voxels and Volume_mL count what the statistics stand on."""
     v = np.asarray(values, np.float64)
-    v = v[np.isfinite(v)]
+    finite = np.isfinite(v)
+    flagged = int((~finite).sum())
+    v = v[finite]
     n = int(v.size)
     if n == 0:
         nan = float("nan")
-        return {"Voxels": 0, "Volume_mL": 0.0, "Mean": nan, "SD": nan, "Median": nan, "P5": nan, "P95": nan}
+        return {"Voxels": 0, "Volume_mL": 0.0, "Mean": nan, "SD": nan, "Median": nan, "P5": nan, "P95": nan,
+                "Flagged": flagged}
     p5, med, p95 = np.percentile(v, [5, 50, 95])
     return {"Voxels": n, "Volume_mL": n * voxel_volume_ml, "Mean": float(v.mean()),
-            "SD": float(v.std(ddof=1)) if n > 1 else 0.0, "Median": float(med), "P5": float(p5), "P95": float(p95)}
+            "SD": float(v.std(ddof=1)) if n > 1 else 0.0, "Median": float(med), "P5": float(p5), "P95": float(p95),
+            "Flagged": flagged}
 
 
 def roi_statistics(maps: dict[str, np.ndarray], labels: np.ndarray, voxel_volume_ml: float,

@@ -263,7 +263,8 @@ class PhysicsNet(nn.Module):
         scales = self.scales[0, :, 0, 0]
         mean = torch.stack([maps[t] for t in self.cfg.targets], 1) / self.scales
         b = torch.stack([F.softplus(logb[t]) + 1e-3 for t in self.cfg.targets], 1)
-        epi = torch.stack([heads[t].std(1) / scales[i] if t in heads else torch.zeros_like(b[:, i])
+        # the spread of the heads; sqrt(var + eps), since std's gradient is infinite where heads agree
+        epi = torch.stack([torch.sqrt(heads[t].var(1) + 1e-12) / scales[i] if t in heads else torch.zeros_like(b[:, i])
                            for i, t in enumerate(self.cfg.targets)], 1)
         b = torch.sqrt((self.sd_scale[None, :, None, None] * b) ** 2 + (self.epi_scale[None, :, None, None] * epi) ** 2)
         if self.training:

@@ -197,6 +197,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     if new_log:
         writer.writerow(["step", "loss", "paper_loss", "nll", "physics", "seconds"])
     t0 = time.time()
+    skipped = 0
     order: list[int] = []
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
     try:
@@ -223,7 +224,12 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
                 loss = loss + cfg.physics_weight * phys
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                skipped += 1          # a rare non-finite batch must not poison the weights
+                if skipped > 50:
+                    raise Q2MRIError(f"training diverged: {skipped} non-finite steps; lower --lr")
+                continue
             opt.step()
             step += 1
             writer.writerow([step, f"{loss.item():.6f}", f"{lp.item():.6f}", f"{nll.item():.6f}",

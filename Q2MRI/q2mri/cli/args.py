@@ -1,0 +1,47 @@
+"""Argument helpers every subcommand shares; light (no numpy, torch or SimpleITK), because
+they run while the parser is built."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+
+def number_list(text: str) -> list[float]:
+    """'5,10,20,30' -> [5.0, 10.0, 20.0, 30.0] (an argparse type)."""
+    try:
+        vals = [float(t) for t in text.replace(" ", "").split(",") if t != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not vals:
+        raise argparse.ArgumentTypeError("give at least one number")
+    return vals
+
+
+def progress_bar(desc: str, quiet: bool = False) -> Callable[[int, int], None]:
+    """A tqdm bar on stderr (shown on terminals), driven as callback(done, total)."""
+    state: dict[str, object] = {}
+
+    def update(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            from tqdm import tqdm
+            bar = tqdm(total=total, desc=desc, unit="vox" if total > 100 else "step", file=sys.stderr,
+                       disable=True if quiet else None, leave=False, dynamic_ncols=True)
+            state["bar"] = bar
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def add_common(p: argparse.ArgumentParser, *, mask: bool = True, device: bool = True) -> None:
+    if mask:
+        p.add_argument("--mask", help="mask image (non-zero = fit); default: voxels above 2%% of the robust maximum")
+    if device:
+        p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where torch runs (default auto)")
+    p.add_argument("--resample", action="store_true", help="resample inputs of another geometry onto the first input")
+    p.add_argument("--format", default="nii.gz", choices=("nii.gz", "nrrd"), help="output format (default nii.gz)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
