@@ -18,6 +18,8 @@ MAP_UNITS: dict[str, str] = {
     "water": "a.u.",
     "fat": "a.u.",
     "residual": "relative",
+    "confidence": "relative",
+    "quality": "label",
 }
 
 # Long names used in headers and GUIs.
@@ -34,6 +36,8 @@ MAP_QUANTITY: dict[str, str] = {
     "water": "water signal amplitude",
     "fat": "fat signal amplitude",
     "residual": "relative fit residual",
+    "confidence": "water-fat confidence: 1 - residual / residual of the swapped solution (0 ambiguous, 1 certain)",
+    "quality": "fit quality: 0 outside the mask, 1 fitted, 2 flagged",
 }
 
 

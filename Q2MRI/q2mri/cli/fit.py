@@ -31,7 +31,7 @@ def _write(args, series: "Series", maps: dict, method: str, extra: dict | None =
                           sidecar={"Method": method, "Sources": series.paths, **(extra or {})})
     print(f"wrote {', '.join(f'{n}.{args.format}' for n in maps)} to {args.out}")
     for name in maps:
-        if name in ("residual", "water", "fat", "S0", "quality"):
+        if name in ("residual", "water", "fat", "S0", "quality", "confidence"):
             continue
         vals = maps[name][mask & np.isfinite(maps[name])]
         if vals.size:
@@ -211,11 +211,57 @@ def cmd_fatwater(args) -> None:
         fa = s.values("flip_angle_deg", [args.flip_angle] * s.data.shape[-1] if args.flip_angle else None, "--flip-angle")[0]
         tr = s.values("tr_ms", [args.tr] if args.tr else None, "--tr")[0]
         t1c = (fa, tr, args.t1_water, args.t1_fat)
+    readout = args.readout or _sidecar_readout(s)
+    report: dict = {}
     maps = fit_fatwater(s.data, te, fs, mask=mask, device=args.device, t1_correction=t1c,
-                        progress=progress_bar("fit fatwater", args.quiet))
-    _write(args, s, maps, "confounder-corrected water-fat (VARPRO grid + region growing + LM)",
-           {"EchoTime": [t / 1000.0 for t in te], "MagneticFieldStrength": fs,
-            "T1Corrected": t1c is not None, "FatSpectrum": "Hamilton 2011 six-peak liver fat"})
+                        progress=progress_bar("fit fatwater", args.quiet), spacing_mm=tuple(s.geometry.spacing[::-1]),
+                        precession=args.precession, readout=readout, readout_axis=_readout_axis(s), report=report)
+    _fatwater_notes(report, readout, s)
+    _write(args, s, maps, "confounder-corrected water-fat: VARPRO residual curves, region-growing start, iterative graph-cut "
+           "field map (Hernando et al. 2010), Levenberg-Marquardt",
+           {"EchoTime": [t / 1000.0 for t in te], "MagneticFieldStrength": fs, "T1Corrected": t1c is not None,
+            "FatSpectrum": "Hamilton 2011 six-peak liver fat", "Precession": report["precession"]["chosen"],
+            "Readout": readout, "GraphCut": {k: v for k, v in report["graph_cut"].items() if k != "energy"},
+            "SwapSuspects": report["swap_suspects"]})
+
+
+def _sidecar_readout(s) -> str:
+    """A vendor's readout polarity where its sidecar records it (no dcm2niix key is standard; Q2MRI reads
+    ReadoutPolarity or BipolarReadout if present), else monopolar."""
+    from ..io.images import sidecar_path
+    import json
+    for p in s.paths:
+        side = sidecar_path(p)
+        if side.exists():
+            d = json.loads(side.read_text())
+            if str(d.get("ReadoutPolarity", "")).lower().startswith("bipolar") or d.get("BipolarReadout") is True:
+                return "bipolar"
+    return "monopolar"
+
+
+def _readout_axis(s) -> int:
+    """The readout (frequency-encoding) axis of the (z, y, x) array: the in-plane axis that the
+    sidecar's PhaseEncodingDirection (i or j) does not name; x by default."""
+    from ..io.images import sidecar_path
+    import json
+    side = sidecar_path(s.paths[0])
+    pe = json.loads(side.read_text()).get("PhaseEncodingDirection", "j") if side.exists() else "j"
+    return 1 if str(pe).startswith("i") else 2
+
+
+def _fatwater_notes(report: dict, readout: str, s) -> None:
+    import sys
+    prec = report["precession"]
+    if "relative_residual_clockwise" in prec:
+        print(f"q2mri: note: precession auto: {prec['chosen']} (relative residual {prec['relative_residual_clockwise']:.3g} "
+              f"as stored, {prec['relative_residual_counterclockwise']:.3g} conjugated)", file=sys.stderr)
+    if readout == "bipolar":
+        lo, hi = report["bipolar_phase_rad"]
+        print(f"q2mri: note: bipolar readout: echo-alternating phase {lo:.3g}..{hi:.3g} rad removed", file=sys.stderr)
+    for r in report["swap_suspects"]:
+        print(f"q2mri: warning: a region of {r['voxels']} voxels ({r['percent_of_mask']:.1f} % of the mask, around slice "
+              f"{r['slice']}) looks water-fat swapped (its field is off the smooth field by about a fat shift); check "
+              "PDFF there (flagged 2 in quality.nii.gz)", file=sys.stderr)
 
 
 def cmd_dixon(args) -> None:
@@ -227,9 +273,30 @@ def cmd_dixon(args) -> None:
     if s.data.shape[-1] != 2:
         raise Q2MRIError(f"two-point Dixon needs exactly two images (in-phase then out-of-phase), got {s.data.shape[-1]}")
     mask = load_mask(args.mask, s.geometry, args.resample)
+    if not args.force:
+        _check_in_out_phase(s, args)
     d = np.abs(s.data)
     maps = fit_dixon_two_point(d[..., 0], d[..., 1], mask=mask)
     _write(args, s, maps, "two-point Dixon, magnitude, water-dominant (PDFF 0-50 %)")
+
+
+DIXON_TOLERANCE_DEG = 20.0
+
+
+def _check_in_out_phase(s, args) -> None:
+    """Two-point Dixon assumes the first echo in phase and the second opposed: the main fat peak's
+    phase relative to water (physics.fat) at each TE must be within 20 degrees of 0 and 180."""
+    from ..physics.fat import GAMMA_BAR_MHZ_PER_T, MAIN_PEAK_PPM
+    te = s.values("te_ms", args.te, "--te")
+    fs = s.values("field_strength_t", [args.field_strength] if args.field_strength else None, "--field-strength")[0]
+    f_hz = abs(MAIN_PEAK_PPM * GAMMA_BAR_MHZ_PER_T * fs)
+    ang = [abs(((360.0 * f_hz * t / 1000.0) + 180.0) % 360.0 - 180.0) for t in te]   # 0 in phase, 180 opposed
+    off_ip, off_op = ang[0], 180.0 - ang[1]
+    if off_ip > DIXON_TOLERANCE_DEG or off_op > DIXON_TOLERANCE_DEG:
+        raise Q2MRIError(f"two-point Dixon needs an in-phase then an out-of-phase echo: at {fs:g} T fat is "
+                         f"{ang[0]:.0f} deg from water at TE {te[0]:g} ms (in phase is 0) and {ang[1]:.0f} deg at TE "
+                         f"{te[1]:g} ms (opposed is 180), more than {DIXON_TOLERANCE_DEG:g} deg off; check the echo order "
+                         "and times, or pass --force")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -280,8 +347,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--te", type=number_list, metavar="MS,...", help="echo times in ms (default: sidecars)")
     p.add_argument("--field-strength", type=float, metavar="T", help="B0 field in tesla (default: sidecar)")
     p.add_argument("--t1-correct", action="store_true", help="remove the SPGR T1 bias of PDFF (needs flip angle and TR)")
+    p.add_argument("--precession", choices=("auto", "clockwise", "counterclockwise"), default="auto",
+                   help="sign of the fat frequency in the stored data: clockwise (as Q2MRI's model), counterclockwise "
+                        "(conjugated), or auto: the one whose residual is lower on the strongest voxels (default)")
+    p.add_argument("--readout", choices=("monopolar", "bipolar"),
+                   help="bipolar removes the echo-alternating phase error along the readout first (default: the "
+                        "sidecar's, else monopolar)")
     p.add_argument("--flip-angle", type=float, metavar="DEG", help="flip angle for --t1-correct (default: sidecar)")
     p.add_argument("--tr", type=float, metavar="MS", help="TR for --t1-correct (default: sidecar)")
     p.add_argument("--t1-water", type=float, default=809.0, metavar="MS", help="water T1 for --t1-correct (default 809, liver 3 T)")
     p.add_argument("--t1-fat", type=float, default=380.0, metavar="MS", help="fat T1 for --t1-correct (default 380, 3 T)")
-    base("dixon", "two-point Dixon PDFF (%%) from in-phase then out-of-phase magnitudes", cmd_dixon, torch_fit=False)
+    p = base("dixon", "two-point Dixon PDFF (%%) from in-phase then out-of-phase magnitudes", cmd_dixon, torch_fit=False)
+    p.add_argument("--te", type=number_list, metavar="MS,MS", help="the two echo times in ms (default: sidecars)")
+    p.add_argument("--field-strength", type=float, metavar="T", help="B0 field in tesla (default: sidecar)")
+    p.add_argument("--force", action="store_true", help="skip the check that the echoes are in and out of phase")

@@ -73,8 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--te", type=number_list, metavar="MS[,MS]")
     p.add_argument("--ti", type=number_list, metavar="MS[,MS]")
     p.add_argument("--model", metavar="NAME|PATH", help="a bundled model name or a model folder (default: the task's)")
-    p.add_argument("--refine-steps", type=int, default=0, metavar="N",
-                   help="fine-tune on this scan with the Bloch loss first (papers/004; needs a series, e.g. two flip angles)")
+    p.add_argument("--refine-steps", type=int, default=None, metavar="N",
+                   help="fine-tune on this scan with the Bloch loss first (papers/004; needs a series, e.g. two flip "
+                        "angles); default: 10 where the inputs form such a series, else 0")
     p.add_argument("--out", required=True, metavar="DIR")
     add_common(p)
     p.set_defaults(func=cmd_predict)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 OUTSIDE, FITTED, FLAGGED = 0, 1, 2
-KEEP = ("residual", "quality")          # maps left as they are where a voxel is flagged
+KEEP = ("residual", "quality", "confidence")          # maps left as they are where a voxel is flagged
 
 
 def quality_map(mask: np.ndarray, flagged: np.ndarray) -> np.ndarray:

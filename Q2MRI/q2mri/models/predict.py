@@ -41,18 +41,30 @@ class Prediction:
     model: str = ""
 
 
+AUTO_REFINE_STEPS = 10
+FAR = 1.5        # "far outside": beyond the trained range by more than this factor (or another field)
+
+
 def check_acquisitions(task: Task, acqs: Sequence[Acquisition]) -> list[str]:
-    """Errors for protocols that make no sense, warnings outside the trained range."""
+    """Errors for protocols that make no sense; warnings outside the trained ranges (the input's
+    own and the task's, field strength included); for a task that refuses (fatwater-ipop), an
+    error far outside them, pointing to the classical fit."""
     notes = []
     for spec, acq in zip(task.inputs, acqs):
         base = spec.image.acq
         # Flip angle and TR must come with the image; other fields fall back to the task's base protocol.
         acq.require(*[f for f in ("flip_angle_deg", "tr_ms") if getattr(base, f) is not None])
-        for f, (lo, hi) in spec.ranges.items():
+        ranges = {**task.ranges, **spec.ranges, "field_strength_t": task.field_range}
+        for f, (lo, hi) in ranges.items():
             v = getattr(acq, f)
-            if v is not None and not (lo <= v <= hi):
-                notes.append(f"{acq.source or 'input'}: {LABEL[f]} {v:g} is outside the model's trained range "
-                             f"{lo:g}-{hi:g}; expect lower accuracy")
+            if v is None or lo <= v <= hi:
+                continue
+            what = f"{acq.source or 'input'}: {LABEL[f]} {v:g} is outside the model's trained range {lo:g}-{hi:g}"
+            far = (f == "field_strength_t" and abs(v - lo) > 0.25) or not (lo / FAR <= v <= hi * FAR)
+            if far and task.refuse_far:
+                raise Q2MRIError(f"{what}, too far for this network to be trusted; use the classical fit instead "
+                                 f"(q2mri fit fatwater with three or more echoes)")
+            notes.append(f"{what}; expect lower accuracy")
     return notes
 
 
@@ -72,9 +84,11 @@ def _acq_tensor(task: Task, acqs: Sequence[Acquisition]) -> torch.Tensor:
 def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acquisition], *,
             model: str | None = None, device: str = "auto", batch: int | None = None,
             mask: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None,
-            refine_steps: int = 0) -> Prediction:
+            refine_steps: int | None = None) -> Prediction:
     """Maps, their SD and the consistency residual; refine_steps > 0 first fine-tunes the
-    network on this scan with the Bloch loss (models.refine, papers/004)."""
+    network on this scan with the Bloch loss (models.refine, papers/004). None (the default)
+    refines where the inputs form a series the physics determines (two flip angles for
+    spgr-t1: AUTO_REFINE_STEPS), and not otherwise."""
     if task not in TASKS:
         raise Q2MRIError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     t = TASKS[task]
@@ -118,6 +132,9 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
     sds = {k: np.zeros(shape, np.float32) for k in t.targets}
     cons_map = np.zeros(shape, np.float32)
     bs = batch or (32 if dev.type == "cuda" else 8)
+    if refine_steps is None:
+        from .refine import SERIES_TASKS
+        refine_steps = AUTO_REFINE_STEPS if len(images) >= SERIES_TASKS.get(task, 10 ** 6) else 0
     if refine_steps > 0:
         from .refine import refine_scan_specific
         xs = torch.from_numpy(x_all).to(dev)

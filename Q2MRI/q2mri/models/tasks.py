@@ -39,6 +39,8 @@ class Task:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)   # trained protocol range, per field
     normalise: str = "joint"              # "joint" keeps ratios inside a physical series; "channel" per image
     shared: tuple[str, ...] = ()          # acquisition fields every input of a series shares with the first
+    field_range: tuple[float, float] = (3.0, 3.0)   # field strengths (T) the training saw
+    refuse_far: bool = False              # far outside the trained ranges: refuse (not just warn)
 
     def draw(self, rng) -> list[Image]:
         """One protocol for a training sample: each input's ranges, with the series' shared
@@ -90,7 +92,7 @@ TASKS: dict[str, Task] = {
         (InputSpec(Image("e1", "gre_complex", Acquisition(flip_angle_deg=3.0, tr_ms=11.0, te_ms=1.048, field_strength_t=3.0))),
          InputSpec(Image("e2", "gre_complex", Acquisition(flip_angle_deg=3.0, tr_ms=11.0, te_ms=4.084, field_strength_t=3.0)))),
         0, ("R2s", "B0", "PDFF"), (1000.0, 500.0, 100.0), ("me_e2", "me_e5"), complex_inputs=True,
-        ranges={"te_ms": (1.0, 4.2)}, shared=("flip_angle_deg", "tr_ms")),
+        ranges={"te_ms": (1.0, 4.2)}, shared=("flip_angle_deg", "tr_ms"), refuse_far=True),
     "brain-t1t2": Task(
         "brain-t1t2", "T1, T2 and PD from MPRAGE, with optional GRE and FLAIR (papers/001, 002)",
         ("brain",),
