@@ -190,6 +190,7 @@ if HAVE_APP:
             self.ui.segmentEditorButton.connect("clicked(bool)", self.onSegmentEditor)
             self.ui.measureButton.connect("clicked(bool)", self.onMeasure)
             self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsv)
+            self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicom)
             self.ui.blandAltmanButton.connect("clicked(bool)", self.onBlandAltman)
             for s in ("synthFlipAngleSlider", "synthTRSlider", "synthTESlider", "synthTISlider"):
                 # ctkSliderWidget without tracking: valueIsChanging while dragging (the visible
@@ -449,6 +450,20 @@ if HAVE_APP:
                 path = qt.QFileDialog.getSaveFileName(None, "Export statistics", "q2mri-statistics.csv", "CSV (*.csv)")
                 if path:
                     self.logic.exportTable(self._table, path)
+
+        def onExportDicom(self):
+            with slicer.util.tryWithErrorDisplay("DICOM export failed.", waitCursor=True):
+                ref = self.ui.inputSelector0.currentNode()
+                if ref is None or not self._maps:
+                    raise ValueError("predict or fit maps from a series loaded through the DICOM module first")
+                out = qt.QFileDialog.getExistingDirectory(None, "Export DICOM into a new, empty folder")
+                if not out:
+                    return
+                maps = {k: v for k, v in self._maps.items() if k != "consistency"}
+                files = self.logic.exportDicom(maps, ref, out, self.ui.segmentationSelector.currentNode(),
+                                               getattr(self, "_table", None))
+                slicer.util.infoDisplay(f"Wrote {len(files)} DICOM objects to {out}; import the folder with the "
+                                        "DICOM module or send it to the PACS (q2mri pacs send).")
 
         def onBlandAltman(self):
             with slicer.util.tryWithErrorDisplay("Bland-Altman failed."):

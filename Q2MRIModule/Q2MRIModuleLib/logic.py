@@ -151,7 +151,7 @@ class Q2MRIModuleLogic(_LogicBase):
         images, acqs = self.inputsFor(inputNodes, task in TASKS and TASKS[task].complex_inputs, acquisition)
         pred = self.computePrediction(task, images, acqs, device=device, model=model, progress=progress,
                                       cancelled=cancelled)
-        return self.publishMaps(pred.maps, inputNodes[0])
+        return self.publishMaps(pred.maps, inputNodes[0], task=task)
 
     def inputsFor(self, inputNodes, complex_inputs: bool, acquisition=None) -> tuple[list[np.ndarray], list[Acquisition]]:
         """The arrays and acquisition records of the input nodes (main thread): magnitudes, or for
@@ -171,8 +171,9 @@ class Q2MRIModuleLogic(_LogicBase):
         k = len(inputNodes) // 2
         return [self.arrayOf(m) * np.exp(1j * self.arrayOf(p)) for m, p in zip(inputNodes[:k], inputNodes[k:])]
 
-    def publishMaps(self, maps: Mapping[str, np.ndarray], like, suffix: str = "") -> dict:
-        """Add one volume node per map, named '<input> T1 [ms]'; all or none."""
+    def publishMaps(self, maps: Mapping[str, np.ndarray], like, suffix: str = "", task: str = "") -> dict:
+        """Add one volume node per map, named '<input> T1 [ms]'; all or none. task (the network
+        task or fit) is kept in the Q2MRI.Task attribute for the DICOM series description."""
         made: dict = {}
         base = like.GetName()
         try:
@@ -180,6 +181,8 @@ class Q2MRIModuleLogic(_LogicBase):
                 unit = "relative" if name == "consistency" else map_unit(name.split("_")[0])
                 label = name if not name.endswith("_sd") else f"{name[:-3]} SD"
                 made[name] = N.new_map_node(arr, like, name, f"{base} {label}{suffix} [{unit}]")
+                if task:
+                    made[name].SetAttribute("Q2MRI.Task", task)
         except Exception:
             N.remove_nodes(made.values())
             raise
@@ -229,7 +232,7 @@ class Q2MRIModuleLogic(_LogicBase):
         images, acqs = self.inputsFor(inputNodes, model == "fatwater", acquisition)
         maps = self.computeFit(model, images, acqs, device=device, progress=progress, cancelled=cancelled)
         keep = {k: v for k, v in maps.items() if k in ("T1", "PD", "B1", "T2", "T2s", "R2s", "B0", "PDFF")}
-        return self.publishMaps(keep, inputNodes[0], suffix=" fit")
+        return self.publishMaps(keep, inputNodes[0], suffix=" fit", task=f"fit {model}")
 
     # ---- measurement ---------------------------------------------------------------
     @staticmethod
@@ -271,6 +274,50 @@ class Q2MRIModuleLogic(_LogicBase):
         for col, unit in (("Volume_mL", "mL"),):
             tableNode.SetColumnUnitLabel(col, unit)
         return tableNode
+
+    # ---- DICOM --------------------------------------------------------------------
+    def exportDicom(self, mapNodes, referenceVolumeNode, outDir: str, segmentationNode=None, tableNode=None, *,
+                    progress=None, cancelled=None) -> list[str]:
+        """DICOM Parametric Maps of the map nodes, derived from the DICOM series the reference
+        volume was loaded from, plus a SEG of the segmentation and a TID 1500 report of its
+        statistics (tableNode: a measure() table; computed when not given). The core writer
+        (q2mri.dicom.export) writes all files into outDir or none. Maps on another grid than the
+        series (e.g. slices in another order) are resampled onto it. Returns the written files."""
+        from q2mri.dicom.export import export_dicom
+        items = [(n, node) for n, node in self._map_items(mapNodes)]
+        if not items:
+            raise Q2MRIError("choose at least one map to export")
+        first = items[0][1]
+        geom = N.node_geometry(first)
+        maps = {}
+        for name, node in items:
+            if not N.node_geometry(node).matches(geom):
+                raise Q2MRIError(f"map {node.GetName()} is on another grid than {first.GetName()}; export maps of one grid")
+            maps[name] = np.array(slicer.util.arrayFromVolume(node), dtype=np.float32, copy=True)
+        labels = names = None
+        if segmentationNode is not None:
+            seg = segmentationNode.GetSegmentation()
+            labels = np.zeros(maps[items[0][0]].shape, np.int64)
+            names = {}
+            scene = slicer.mrmlScene
+            had = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+            for i in range(seg.GetNumberOfSegments()):
+                sid = seg.GetNthSegmentID(i)
+                labels[self.segmentMask(segmentationNode, sid, first) & (labels == 0)] = i + 1
+                names[i + 1] = seg.GetSegment(sid).GetName()
+            # slicer.util's labelmap export leaves display nodes behind: an export only reads the scene
+            for node in [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]:
+                if node.GetID() not in had:
+                    scene.RemoveNode(node)
+        rows = None
+        if tableNode is not None:
+            t = tableNode.GetTable()
+            cols = [t.GetColumnName(j) for j in range(t.GetNumberOfColumns())]
+            rows = [{c: t.GetValue(r, j).ToString() for j, c in enumerate(cols)} for r in range(t.GetNumberOfRows())]
+        model = first.GetAttribute("Q2MRI.Task") or ""
+        res = export_dicom(maps, geom, N.dicom_source(referenceVolumeNode), outDir, labels=labels, label_names=names,
+                           table=rows, model=model, resample=True, progress=_watch(progress, cancelled))
+        return [str(p) for p in res.files]
 
     @staticmethod
     def exportTable(tableNode, path: str) -> str:

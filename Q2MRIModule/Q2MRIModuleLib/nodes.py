@@ -176,3 +176,40 @@ def remove_nodes(nodes) -> None:
     for n in nodes:
         if n is not None and n.GetScene() is not None:
             slicer.mrmlScene.RemoveNode(n)
+
+
+def node_geometry(node):
+    """The node's grid as the core library's Geometry (ITK's LPS: RAS with x and y negated)."""
+    from q2mri.io.images import Geometry
+    m = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(m)
+    a = np.array([[m.GetElement(i, j) for j in range(4)] for i in range(4)])
+    lps = np.diag([-1.0, -1.0, 1.0]) @ a[:3, :3]
+    spacing = np.linalg.norm(lps, axis=0)
+    dims = node.GetImageData().GetDimensions()
+    return Geometry(tuple(int(d) for d in dims), tuple(float(s) for s in spacing),
+                    tuple(float(v) for v in np.diag([-1.0, -1.0, 1.0]) @ a[:3, 3]), tuple((lps / spacing).ravel()))
+
+
+DICOM_SERIES_ATTRIBUTE = "Q2MRI.DICOMSeries"
+
+
+def dicom_source(node) -> list[str] | str:
+    """Where a volume's DICOM files are: the folder the web app or a script recorded in the
+    Q2MRI.DICOMSeries attribute, the files of its DICOM.instanceUIDs in Slicer's DICOM database
+    (volumes loaded by the DICOM module), or the folder of a DICOM file it was read from."""
+    folder = node.GetAttribute(DICOM_SERIES_ATTRIBUTE)
+    if folder:
+        return folder
+    uids = (node.GetAttribute("DICOM.instanceUIDs") or "").split()
+    db = getattr(slicer, "dicomDatabase", None)
+    if uids and db is not None:
+        files = [db.fileForInstance(u) for u in uids]
+        if all(files):
+            return files
+    storage = node.GetStorageNode() if hasattr(node, "GetStorageNode") else None
+    path = storage.GetFileName() if storage is not None else None
+    if path and path.lower().endswith((".dcm", ".ima")):
+        return os.path.dirname(path)
+    raise Q2MRIError(f"{node.GetName()} was not loaded from DICOM; load the source series through the DICOM "
+                     "module (or choose the volume that was) to export DICOM objects derived from it")

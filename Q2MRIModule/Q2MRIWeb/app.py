@@ -321,7 +321,7 @@ class Q2MRIWebApp:
     def _publish(self, pred, like) -> None:
         for node in self.maps.values():
             slicer.mrmlScene.RemoveNode(node)
-        self.maps = self.logic.publishMaps(pred.maps, like)
+        self.maps = self.logic.publishMaps(pred.maps, like, task=self.state.q2_task)
         names = [k for k in self.maps if not k.endswith("_sd") and k != "consistency"]
         self.state.q2_map_names = names
         self.state.q2_map = names[0]
@@ -438,6 +438,32 @@ class Q2MRIWebApp:
                 path = folder / f"{name}.nii.gz"
                 _write_volume(node, path)
                 z.write(path, path.name)
+        return self._attach(buf.getvalue())
+
+    def download_dicom(self):
+        """Parametric Maps (+ SEG and TID 1500 report of the drawn ROIs) derived from the uploaded
+        DICOM series, zipped (Logic.exportDicom)."""
+        ref = (self._input_nodes() or [None])[0]
+        if not self.maps or ref is None:
+            self.message("predict maps first")
+            return None
+        if not ref.GetAttribute("Q2MRI.DICOMSeries"):
+            self.message("DICOM export needs the input uploaded as a zipped DICOM series")
+            return None
+        folder = self.tmp / f"dicom-{time.time_ns()}"
+        seg = self.sapp.segmentation_editor.active_segmentation_node
+        if seg is not None and seg.GetSegmentation().GetNumberOfSegments() == 0:
+            seg = None
+        maps = {k: v for k, v in self.maps.items() if k != "consistency"}
+        try:
+            files = self.logic.exportDicom(maps, ref, str(folder), seg, self.stats_table if seg is not None else None)
+        except Q2MRIError as e:
+            self.message(str(e))
+            return None
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for f in files:
+                z.write(f, Path(f).name)
         return self._attach(buf.getvalue())
 
     def download_table(self):

@@ -95,6 +95,8 @@ def read_volume(path: Path, name: str | None = None):
         tags = json.loads(nrrd.with_suffix(".dicom.json").read_text())
         for k, v in tags.items():      # DICOM units (deg, ms, T), as node attributes (Q2MRIModuleLib.nodes)
             node.SetAttribute(k, f"{v:g}")
+        # the series the maps derive from, for the DICOM export (Q2MRIModuleLib.nodes.dicom_source)
+        node.SetAttribute("Q2MRI.DICOMSeries", str(nrrd.parent / nrrd.name[: -len(".nrrd")]))
         return node
     return _read(path, name)
 

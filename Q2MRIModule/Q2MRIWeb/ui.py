@@ -100,6 +100,8 @@ def build_ui(app) -> SimpleNamespace:
                     with VExpansionPanelText(), html.Div(classes="d-flex flex-wrap"):
                         for label, trig, fname, mime, ident in (
                                 ("Maps (NIfTI, zip)", app.download_maps, "q2mri-maps.zip", "application/zip", "q2-dl-maps"),
+                                ("Maps, ROIs and report (DICOM, zip)", app.download_dicom, "q2mri-dicom.zip",
+                                 "application/zip", "q2-dl-dicom"),
                                 ("ROI table (CSV)", app.download_table, "q2mri-roi.csv", "text/csv", "q2-dl-table"),
                                 ("ROI labelmap (NIfTI)", app.download_labelmap, "q2mri-roi.nii.gz",
                                  "application/octet-stream", "q2-dl-labelmap"),

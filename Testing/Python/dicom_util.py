@@ -18,7 +18,7 @@ def write_dicom_series(folder: Path, volume: np.ndarray, spacing, origin, direct
         pos = np.array(origin) + d[:, 2] * spacing[2] * k
         meta = {
             "0008|0060": "MR", "0008|0008": "ORIGINAL\\PRIMARY", "0010|0010": "Phantom^Q2MRI",
-            "0020|000d": "1.2.826.0.1.3680043.2.1125.1", "0020|000e": series_uid,
+            "0020|000d": "1.2.826.0.1.3680043.2.1125.1", "0020|000e": series_uid, "0020|0052": f"{series_uid}.0",
             "0020|0013": str(k + 1), "0020|0032": "\\".join(f"{v:.6f}" for v in pos),
             "0020|0037": "\\".join(f"{v:.6f}" for v in list(d[:, 0]) + list(d[:, 1])),
             "0028|0030": f"{spacing[1]:.6f}\\{spacing[0]:.6f}", "0018|0050": f"{spacing[2]:.6f}",

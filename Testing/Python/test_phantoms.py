@@ -296,12 +296,14 @@ def test_bundled_sample_is_its_maps_through_the_physics_plus_noise(folder):
     names = sorted({p.name.split(".")[0].replace("_mag", "").replace("_phase", "") for p in case.glob("*.nii.gz")})
     expected = {"knee-vfa": 6, "knee-t2star": 7, "liver-me": 6, "brain-qiu": 3}[folder]
     assert len(names) == expected
-    # formed in k-space from a finer phantom: the physics holds exactly in tissue interiors
-    # (docs/phantoms.md); at edges the image mixes signals where the maps mix parameters
+    # formed in k-space from a finer phantom: the physics holds in tissue interiors (docs/phantoms.md);
+    # at edges the image mixes signals where the maps mix parameters
     interior = np.zeros(body.shape, bool)
     for k in np.unique(m["labels"]):
         if k > 0:
             interior |= _erode(m["labels"] == k, 3)
+    far = ~ndimage.binary_dilation(body, np.ones((1, 25, 25), bool))
+    assert far.sum() > 1000
     for name in names:
         mag = case / (f"{name}_mag.nii.gz" if (case / f"{name}_mag.nii.gz").exists() else f"{name}.nii.gz")
         sigma = json.loads(mag.with_name(mag.name.replace(".nii.gz", ".json")).read_text())["NoiseSigma"]
@@ -309,8 +311,21 @@ def test_bundled_sample_is_its_maps_through_the_physics_plus_noise(folder):
         img = read_image(mag).array
         high = interior & (clean > 20 * sigma)
         assert high.sum() > 100, name
-        # stored with 10 mantissa bits: the residual is the noise (plus a little texture), within 15 %
-        assert (img[high] - clean[high]).std() == pytest.approx(sigma, rel=0.15), name
+        rel = img[high] / clean[high] - 1
+        te_ms = _side(case, mag.name.replace(".nii.gz", "")).get("EchoTime", 0) * 1000
+        if name == "flair":
+            # the inversion puts CSF near its null, where sub-voxel texture in T1 mixes signs
+            assert np.median(np.abs(rel)) < 0.08, name
+        elif te_ms > 3:
+            # a long echo also dephases across the B0 gradient inside each voxel (test_realism):
+            # the image can only lose signal against its maps, never gain it
+            assert np.median(rel) < 0.01 and np.median(np.abs(rel)) < 0.15, (name, np.median(rel))
+        else:
+            # what remains is Gibbs ringing of nearby edges and sub-voxel fat/water mixing
+            assert np.median(np.abs(rel)) < 0.03 and np.percentile(np.abs(rel), 90) < 0.08, name
+        # and the noise is there: far from the body the magnitude is at least the Rician floor
+        # of NoiseSigma (more where edge ringing reaches, as on a scanner without a filter)
+        assert np.sqrt((img[far] ** 2).mean() / 2) > 0.9 * sigma, name
 
 
 def test_folder_dataset_reads_simulate_output(datasets):

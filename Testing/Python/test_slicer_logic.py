@@ -189,3 +189,53 @@ def test_range_warnings_name_the_parameter_outside_the_model_range(logic):
     assert logic.rangeWarnings("spgr-t1", [node]) == []
     notes = logic.rangeWarnings("spgr-t1", [node], {"flip_angle_deg": 60.0})
     assert len(notes) == 1 and "flip angle 60" in notes[0]
+
+
+def test_export_dicom_writes_maps_seg_and_the_report_of_the_measured_table(logic, sample, tmp_path):
+    """exportDicom on the series the web app (and Slicer's DICOM module) loads: Parametric Maps,
+    a SEG of the segmentation and a TID 1500 report whose means are numpy's over the same masks."""
+    import subprocess
+
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from q2mri.io import read_image
+    from Q2MRIWeb.files import read_volume
+    from test_dicom import _dicom_from_sample
+    ref = read_volume(_dicom_from_sample(tmp_path / "src"), "knee")
+    t1 = read_image(sample / "maps" / "T1.nii.gz").array.astype(np.float32)
+    b1 = read_image(sample / "maps" / "B1.nii.gz").array.astype(np.float32)
+    labels = read_image(sample / "maps" / "labels.nii.gz").array.round().astype(int)
+    maps = logic.publishMaps({"T1": t1, "B1": b1}, ref, task="truth")
+    masks = {"muscle": labels == 2, "cartilage": labels == 5}
+    seg = _segmentation(maps["T1"], masks)
+    table = logic.measure(seg, maps)
+    before = scene_state(slicer.mrmlScene)
+    files = logic.exportDicom(maps, ref, str(tmp_path / "dcm"), seg, table)
+    assert sorted(p.split("/")[-1] for p in files) == ["PM_B1.dcm", "PM_T1.dcm", "SEG.dcm", "SR.dcm"]
+    assert scene_state(slicer.mrmlScene) == before                  # the scene is only read
+    for f in files:
+        r = subprocess.run(["dciodvfy", f], capture_output=True, text=True)
+        assert not [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("Error")], f
+    sr = hd.sr.srread(tmp_path / "dcm" / "SR.dcm")
+    segmentation = hd.seg.segread(tmp_path / "dcm" / "SEG.dcm")
+    seg_names = {int(s.SegmentNumber): s.SegmentLabel for s in segmentation.SegmentSequence}
+    seen = set()
+    for g in sr.content.get_volumetric_roi_measurement_groups():
+        name = seg_names[g.referenced_segment.referenced_segment_numbers[0]]
+        mean = [m for m in g.get_measurements(name=codes.DCM.T1) if m.derivation == codes.SCT.Mean]
+        assert mean[0].value == pytest.approx(float(t1[masks[name]].astype(np.float64).mean()), rel=1e-5)
+        seen.add(name)
+    assert seen == set(masks)
+    pm = hd.pm.ParametricMap.from_dataset(__import__("pydicom").dcmread(tmp_path / "dcm" / "PM_T1.dcm"))
+    assert pm.SeriesDescription == "Q2MRI T1 [ms] (truth)"
+    assert np.array_equal(np.sort(pm.pixel_array.ravel()), np.sort(t1.ravel()))
+
+
+def test_export_dicom_needs_a_volume_loaded_from_dicom(logic, sample, tmp_path):
+    from q2mri.errors import Q2MRIError
+    src = load_volume(sample / "spgr_fa20.nii.gz", "knee nifti")
+    maps = logic.publishMaps({"T1": np.ones(slicer.util.arrayFromVolume(src).shape, np.float32)}, src)
+    with pytest.raises(Q2MRIError, match="not loaded from DICOM"):
+        logic.exportDicom(maps, src, str(tmp_path / "dcm"))
+    assert not (tmp_path / "dcm").exists()

@@ -270,7 +270,30 @@ def test_a_zipped_dicom_series_uploads_with_its_acquisition_from_the_tags(app, t
             await page.wait_for_function("document.querySelector('#q2-status').innerText.includes('knee_dicom')",
                                          timeout=60000)
             acq = [await get_state(page, f"q2_acq_0_{k}") for k in ("flip_angle_deg", "tr_ms", "te_ms")]
+            # the maps go back as DICOM derived from the uploaded series (Logic.exportDicom)
+            await _predict(page)
+            files = {}
+            for ident in ("q2-dl-dicom", "q2-dl-maps"):
+                await page.click("text=Downloads") if not await page.locator(f"#{ident}").is_visible() else None
+                async with page.expect_download() as info:
+                    await page.click(f"#{ident}")
+                d = await info.value
+                files[ident] = tmp_path / d.suggested_filename
+                await d.save_as(files[ident])
             await browser.close()
-            return acq
+            return acq, files
 
-    assert run(go()) == ["14", "18.5", "2.5"]
+    acq, files = run(go())
+    assert acq == ["14", "18.5", "2.5"]
+    import pydicom
+    with zipfile.ZipFile(files["q2-dl-dicom"]) as z:
+        assert {"PM_T1.dcm", "PM_PD.dcm", "PM_B1.dcm", "PM_T1_sd.dcm"} <= set(z.namelist())
+        z.extract("PM_T1.dcm", tmp_path)
+    with zipfile.ZipFile(files["q2-dl-maps"]) as z:
+        z.extract("T1.nii.gz", tmp_path)
+    pm = pydicom.dcmread(tmp_path / "PM_T1.dcm")
+    assert pm.SOPClassUID == "1.2.840.10008.5.1.4.1.1.30" and pm.SeriesDescription == "Q2MRI T1 [ms] (spgr-t1)"
+    assert pm.StudyInstanceUID == "1.2.826.0.1.3680043.2.1125.1"
+    t1 = np.asarray(nib.load(tmp_path / "T1.nii.gz").dataobj, dtype=np.float32)
+    # the same float values (frame order and orientation aside; the geometry is checked in test_dicom)
+    assert np.array_equal(np.sort(pm.pixel_array.astype(np.float32).ravel()), np.sort(t1.ravel()))

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import Q2MRIError
 from .args import add_common, number_list, progress_bar
+from .dicom import add_dicom_out
 
 if TYPE_CHECKING:
     from .common import Series
@@ -30,6 +31,8 @@ def _write(args, series: "Series", maps: dict, method: str, extra: dict | None =
             w.write_image(f"{name}.{args.format}", arr.astype(np.float32), series.geometry,
                           sidecar={"Method": method, "Sources": series.paths, **(extra or {})})
     print(f"wrote {', '.join(f'{n}.{args.format}' for n in maps)} to {args.out}")
+    from .dicom import write_dicom_out
+    write_dicom_out(args, maps, series.geometry, f"fit {args.model}")
     for name in maps:
         if name in ("residual", "water", "fat", "S0", "quality", "confidence"):
             continue
@@ -47,6 +50,8 @@ def _load(args, phases: bool = False):
     import sys
 
     from .common import load_series
+    from .dicom import check_dicom_out
+    check_dicom_out(args)
     s = load_series(args.input, args.phase if phases else None, resample=args.resample, component=args.component,
                     phase_scale=getattr(args, "phase_scale", None))
     for n in s.notes:
@@ -319,6 +324,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="use volume K (0-based) of 4D inputs whose 4th dimension holds components, not the series")
         p.add_argument("--allow-mixed", action="store_true",
                        help="fit a series whose images differ in a parameter the fit needs fixed (with a warning)")
+        add_dicom_out(p)
         p.set_defaults(func=func)
         return p
 

@@ -21,7 +21,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from . import app
         app.register(sub)
         return p
-    from . import app, evaluate, fit, predict, roi, simulate, synth, train
+    from . import app, dicom, evaluate, fit, predict, roi, simulate, synth, train
     fit.register(sub)
     synth.register(sub)
     roi.register(sub)
@@ -29,6 +29,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     simulate.register(sub)
     train.register(sub)
     predict.register(sub)
+    dicom.register(sub)
     app.register(sub)
     return p
 

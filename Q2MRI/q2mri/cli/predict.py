@@ -9,6 +9,7 @@ import warnings
 from ..errors import Q2MRIError
 from ..names import TASK_NAMES
 from .args import add_common, number_list, progress_bar
+from .dicom import add_dicom_out
 
 
 def cmd_predict(args) -> None:
@@ -17,6 +18,8 @@ def cmd_predict(args) -> None:
     from ..io.writer import OutputWriter
     from .common import load_mask, load_series
     from ..models.predict import predict
+    from .dicom import check_dicom_out, write_dicom_out
+    check_dicom_out(args)
     s = load_series(args.input, args.phase, resample=args.resample)
     n = s.data.shape[-1]
     over = {"flip_angle_deg": args.flip_angle, "tr_ms": args.tr, "te_ms": args.te, "ti_ms": args.ti}
@@ -45,6 +48,7 @@ def cmd_predict(args) -> None:
             w.write_image(f"{name}.{args.format}", arr.astype(np.float32), s.geometry, sidecar=side)
     print(f"wrote {', '.join(res.maps)} to {args.out}" +
           (f"; mean consistency residual {res.consistency:.4f}" if res.consistency is not None else ""))
+    write_dicom_out(args, res.maps, s.geometry, args.task)
 
 
 def cmd_models(args) -> None:
@@ -78,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "angles); default: 10 where the inputs form such a series, else 0")
     p.add_argument("--out", required=True, metavar="DIR")
     add_common(p)
+    add_dicom_out(p)
     p.set_defaults(func=cmd_predict)
     q = sub.add_parser("models", help="list the bundled models", description="Bundled models with their inputs, "
                        "outputs and protocol ranges.")
