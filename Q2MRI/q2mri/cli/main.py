@@ -21,7 +21,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from . import app
         app.register(sub)
         return p
-    from . import app, dicom, evaluate, fit, predict, roi, simulate, synth, train
+    from . import app, bids, dicom, evaluate, fit, predict, roi, simulate, synth, train
     fit.register(sub)
     synth.register(sub)
     roi.register(sub)
@@ -30,6 +30,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     train.register(sub)
     predict.register(sub)
     dicom.register(sub)
+    bids.register(sub)
     app.register(sub)
     return p
 

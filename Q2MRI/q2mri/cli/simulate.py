@@ -8,14 +8,35 @@ from .args import progress_bar
 
 
 def cmd_simulate(args) -> None:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from ..phantoms.simulate import default_workers, simulate_dataset
     snr = None if args.snr == 0 else args.snr
-    out = simulate_dataset(args.phantom, args.protocol, args.cases, args.seed, args.out, slices=args.slices, snr=snr,
-                           matrix=args.matrix, compact_bits=args.compact_bits, field_strength=args.field_strength,
-                           oversample=args.oversample, partial_fourier=args.partial_fourier,
-                           kspace_filter=args.kspace_filter,
-                           workers=args.workers or default_workers(args.cases),
-                           progress=progress_bar("simulate", args.quiet))
+    target = args.out
+    if args.bids:
+        from ..errors import Q2MRIError
+        if Path(args.out).exists() and any(Path(args.out).iterdir()):
+            raise Q2MRIError(f"BIDS folder {args.out} exists and is not empty; give a new folder")
+        Path(args.out).resolve().parent.mkdir(parents=True, exist_ok=True)
+        target = tempfile.mkdtemp(prefix=".q2mri-sim-", dir=Path(args.out).resolve().parent)
+    try:
+        out = simulate_dataset(args.phantom, args.protocol, args.cases, args.seed, target, slices=args.slices,
+                               snr=snr, matrix=args.matrix, compact_bits=args.compact_bits,
+                               field_strength=args.field_strength, oversample=args.oversample,
+                               partial_fourier=args.partial_fourier, kspace_filter=args.kspace_filter,
+                               workers=args.workers or default_workers(args.cases),
+                               progress=progress_bar("simulate", args.quiet))
+        if args.bids:
+            from ..cohort.bids_sim import write_bids
+            write_bids(out, args.out, args.protocol)
+            print(f"wrote {args.cases} {args.phantom} subject(s) with protocol {args.protocol} as BIDS to {args.out} "
+                  "(ground truth in derivatives/truth)")
+            return
+    finally:
+        if args.bids:
+            shutil.rmtree(target, ignore_errors=True)
     print(f"wrote {args.cases} {args.phantom} case(s) with protocol {args.protocol} to {out} (manifest.json)")
 
 
@@ -47,5 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compact-bits", type=int, default=0, metavar="B",
                    help="zero the lowest B mantissa bits of the stored floats (images and maps) so files compress; "
                         "12 keeps a relative precision of 5e-4, far below the noise (default 0: exact)")
+    p.add_argument("--bids", action="store_true",
+                   help="write a raw BIDS dataset (qMRI names: VFA flip-<n>, TB1AFI acq-tr1/tr2, MEGRE echo-<n> "
+                        "part-mag/phase, T1w, FLAIR; sidecars in seconds) with the truth in derivatives/truth")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_simulate)
