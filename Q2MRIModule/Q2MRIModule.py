@@ -332,6 +332,7 @@ if HAVE_APP:
                 model = self.ui.modelSelector.currentData
                 device = self.ui.deviceSelector.currentData or "auto"
                 logic = self.logic
+                self._registerInputs(nodes, task == "fatwater-ipop")
                 images, acqs = logic.inputsFor(nodes, task == "fatwater-ipop", self._acquisitionOverrides())
                 self._start(lambda prog, cancelled: logic.computePrediction(
                     task, images, acqs, device=device, model=model, progress=prog, cancelled=cancelled).maps,
@@ -342,11 +343,28 @@ if HAVE_APP:
                 nodes = list(self.ui.fitInputsSelector.checkedNodes())
                 model = self.ui.fitModelSelector.currentText
                 logic = self.logic
+                self._registerInputs(nodes, model == "fatwater")
                 images, acqs = logic.inputsFor(nodes, model == "fatwater")
                 keep = ("T1", "PD", "B1", "T2", "T2s", "R2s", "B0", "PDFF")
                 self._start(lambda prog, cancelled: {k: v for k, v in logic.computeFit(
                     model, images, acqs, progress=prog, cancelled=cancelled).items() if k in keep},
                     lambda maps: self._publish(maps, nodes[0], " fit"))
+
+        def _registerInputs(self, nodes, complex_inputs=False):
+            """With Register inputs checked: each input not yet under a transform is registered onto
+            the first (Logic.register adds the transform node and places the input under it); for
+            complex inputs (magnitudes, then phases) each phase follows its magnitude."""
+            if not self.ui.registerCheckBox.checked:
+                return
+            mags = nodes[: len(nodes) // 2] if complex_inputs else nodes
+            with slicer.util.WaitCursor():
+                for node in mags[1:]:
+                    if node.GetParentTransformNode() is None:
+                        self.logic.register(nodes[0], node)
+                if complex_inputs:
+                    for mag, phase in zip(mags, nodes[len(mags):]):
+                        t = mag.GetParentTransformNode()
+                        phase.SetAndObserveTransformNodeID(t.GetID() if t is not None else None)
 
         def _start(self, work, done):
             self._job = {"cancel": False, "progress": (0, 1), "result": None, "error": None, "done": done}

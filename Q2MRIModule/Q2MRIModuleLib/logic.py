@@ -158,7 +158,9 @@ class Q2MRIModuleLogic(_LogicBase):
         complex inputs the echoes made from magnitude nodes then phase nodes."""
         inputNodes = list(inputNodes)
         if not complex_inputs:
-            return [self.arrayOf(n) for n in inputNodes], self.acquisitionsFor(inputNodes, acquisition)
+            # an input under a transform (register) is read through it onto the first input's grid
+            arrays = [self.arrayOf(inputNodes[0])] + [N.array_on_grid(n, inputNodes[0]) for n in inputNodes[1:]]
+            return arrays, self.acquisitionsFor(inputNodes, acquisition)
         images = self.complexImages(inputNodes)
         if isinstance(acquisition, (list, tuple)):
             acquisition = list(acquisition)[: len(images)]
@@ -169,7 +171,33 @@ class Q2MRIModuleLogic(_LogicBase):
         if len(inputNodes) % 2:
             raise Q2MRIError("complex inputs: give each echo's magnitude node, then each echo's phase node")
         k = len(inputNodes) // 2
-        return [self.arrayOf(m) * np.exp(1j * self.arrayOf(p)) for m, p in zip(inputNodes[:k], inputNodes[k:])]
+        ref = inputNodes[0]
+        return [N.array_on_grid(m, ref) * np.exp(1j * N.array_on_grid(p, ref)) for m, p in zip(inputNodes[:k], inputNodes[k:])]
+
+    # ---- registration -------------------------------------------------------------
+    def register(self, fixedNode, movingNode, *, progress=None, cancelled=None):
+        """Rigidly register movingNode onto fixedNode (q2mri.registration: Mattes mutual information,
+        3 levels) and return a new linear transform node that puts the moving volume onto the fixed
+        one; the moving node is placed under it (nothing is resampled: the user sees the transform,
+        can edit it in the Transforms module, and predict/fit read the moving input through it)."""
+        from q2mri.registration import register_rigid
+        fixed = self.arrayOf(fixedNode)
+        moving = np.array(slicer.util.arrayFromVolume(movingNode), dtype=np.float32, copy=True)
+        r = register_rigid(fixed, N.node_geometry(fixedNode), moving, N.node_geometry(movingNode),
+                           progress=_watch(progress, cancelled))
+        # ITK maps fixed -> moving points; the node's transform to parent maps moving -> fixed (world)
+        to_parent = np.linalg.inv(N.itk_to_ras_matrix(r.transform))
+        tnode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLinearTransformNode", f"{movingNode.GetName()} to "
+                                                   f"{fixedNode.GetName()} (Q2MRI rigid)")
+        m = vtk.vtkMatrix4x4()
+        for i in range(4):
+            for j in range(4):
+                m.SetElement(i, j, float(to_parent[i, j]))
+        tnode.SetMatrixTransformToParent(m)
+        tnode.SetAttribute("Q2MRI.RotationDeg", " ".join(f"{x:.4f}" for x in r.rotation_deg))
+        tnode.SetAttribute("Q2MRI.TranslationMm", " ".join(f"{x:.4f}" for x in r.translation_mm))
+        movingNode.SetAndObserveTransformNodeID(tnode.GetID())
+        return tnode
 
     def publishMaps(self, maps: Mapping[str, np.ndarray], like, suffix: str = "", task: str = "") -> dict:
         """Add one volume node per map, named '<input> T1 [ms]'; all or none. task (the network

@@ -213,3 +213,46 @@ def dicom_source(node) -> list[str] | str:
         return os.path.dirname(path)
     raise Q2MRIError(f"{node.GetName()} was not loaded from DICOM; load the source series through the DICOM "
                      "module (or choose the volume that was) to export DICOM objects derived from it")
+
+
+LPS = np.diag([-1.0, -1.0, 1.0])
+
+
+def transform_to_world(node) -> np.ndarray | None:
+    """The 4x4 RAS matrix of the linear transforms a node sits under (None when it sits under none)."""
+    tnode = node.GetParentTransformNode() if hasattr(node, "GetParentTransformNode") else None
+    if tnode is None:
+        return None
+    m = vtk.vtkMatrix4x4()
+    if not tnode.GetMatrixTransformToWorld(m):
+        raise Q2MRIError(f"{node.GetName()} sits under a non-linear transform; harden it first (Data module)")
+    return np.array([[m.GetElement(i, j) for j in range(4)] for i in range(4)])
+
+
+def itk_to_ras_matrix(transform) -> np.ndarray:
+    """A rigid/affine ITK transform (fixed -> moving points, LPS) as a 4x4 RAS matrix."""
+    r = np.array(transform.GetMatrix()).reshape(3, 3)
+    c, t = np.array(transform.GetCenter()), np.array(transform.GetTranslation())
+    a = np.eye(4)
+    a[:3, :3] = LPS @ r @ LPS
+    a[:3, 3] = LPS @ (c + t - r @ c)
+    return a
+
+
+def array_on_grid(node, ref) -> np.ndarray:
+    """The node's voxels on ref's grid, through the linear transform the node sits under (e.g. the
+    result of Q2MRIModuleLogic.register); the node's own array where it needs neither."""
+    import SimpleITK as sitk
+
+    from q2mri.registration import resample_onto
+    arr = np.array(slicer.util.arrayFromVolume(node), dtype=np.float32, copy=True)
+    to_world = transform_to_world(node)
+    g, gref = node_geometry(node), node_geometry(ref)
+    if to_world is None and g.matches(gref):
+        return arr
+    # ITK resampling wants the map from ref (fixed) points to the node's own (moving) points, in LPS
+    inv = np.linalg.inv(to_world) if to_world is not None else np.eye(4)
+    aff = sitk.AffineTransform(3)
+    aff.SetMatrix((LPS @ inv[:3, :3] @ LPS).ravel().tolist())
+    aff.SetTranslation((LPS @ inv[:3, 3]).tolist())
+    return resample_onto(arr, g, gref, aff).astype(np.float32)

@@ -456,10 +456,15 @@ class Q2MRIWebApp:
             seg = None
         maps = {k: v for k, v in self.maps.items() if k != "consistency"}
         try:
-            files = self.logic.exportDicom(maps, ref, str(folder), seg, self.stats_table if seg is not None else None)
+            # the statistics are recomputed from the segments on these maps (a table drawn on an
+            # earlier input would not match them)
+            files = self.logic.exportDicom(maps, ref, str(folder), seg, None)
         except Q2MRIError as e:
-            self.message(str(e))
-            return None
+            if seg is None or "label" not in str(e):
+                self.message(str(e))
+                return None
+            files = self.logic.exportDicom(maps, ref, str(folder.with_name(folder.name + "-maps")), None, None)
+            self.message("the ROIs do not cover these maps: exported the maps only")
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as z:
             for f in files:

@@ -27,6 +27,7 @@ class Series:
     image_paths: list[str] = field(default_factory=list)      # the file of each of the M images
     uniform_4d: list[str] = field(default_factory=list)       # 4D inputs whose sidecar gives one acquisition for all
     notes: list[str] = field(default_factory=list)            # what was corrected, said once
+    registrations: list = field(default_factory=list)         # (input path, registration.Registration) per moved input
 
     def values(self, field: str, override: Sequence[float] | None, flag: str) -> list[float]:
         """Per-image values of an acquisition field, from the flag if given, else the records."""
@@ -90,11 +91,14 @@ def _components(vol: Volume, acqs: list[Acquisition], sidecar: dict | None, comp
 
 
 def load_series(paths: Sequence[str], phases: Sequence[str] | None = None, *, resample: bool = False,
-                what: str = "input", component: int | None = None, phase_scale: float | None = None) -> Series:
+                what: str = "input", component: int | None = None, phase_scale: float | None = None,
+                register: bool = False, progress: Callable[[int, int], None] | None = None) -> Series:
     """Read the inputs (3D files, 4D files or DICOM folders), with phases if given, on the
     vendors' true scale (io.vendor): Philips display values become floating-point values,
     integer phase becomes radians, REAL + IMAGINARY images become complex; each correction
-    is noted once (Series.notes)."""
+    is noted once (Series.notes). register: each input (with its phase) is rigidly registered
+    onto the first (q2mri.registration) and resampled onto its grid; the transforms are kept
+    (Series.registrations)."""
     if not paths:
         raise Q2MRIError("no --input given")
     vols = [read_image(p, what) for p in paths]
@@ -108,12 +112,18 @@ def load_series(paths: Sequence[str], phases: Sequence[str] | None = None, *, re
         phase_vols = [read_image(p, "phase image") for p in phases]
         for v in phase_vols:
             check_intensities(v, "phase image", allow_negative=True)
-    everything = vols + (phase_vols or [])
-    everything = check_same_geometry(everything, resample)
-    vols = everything[: len(vols)]
-    phase_vols = everything[len(vols):] if phase_vols else None
+    if phase_vols:       # a phase image always on its magnitude's grid
+        phase_vols = [check_same_geometry([v, pv], resample)[1] for v, pv in zip(vols, phase_vols)]
+    if not register:
+        everything = vols + (phase_vols or [])
+        everything = check_same_geometry(everything, resample)
+        vols = everything[: len(vols)]
+        phase_vols = everything[len(vols):] if phase_vols else None
     notes: list[str] = []
     arrays, acqs, img_paths, uniform = [], [], [], []
+    registrations: list = []
+    if register and any(image_type(sd, v.tags) in ("REAL", "IMAGINARY") for v, sd in zip(vols, sides)):
+        raise Q2MRIError("--register works on magnitude (+ phase) inputs; combine REAL/IMAGINARY images first")
     i = 0
     while i < len(vols):
         v, side = vols[i], sides[i]
@@ -157,13 +167,22 @@ def load_series(paths: Sequence[str], phases: Sequence[str] | None = None, *, re
                     if note3 and note3 not in notes:
                         notes.append(note3)
                 mags = [m * np.exp(1j * r) for m, r in zip(mags, rad)]
+        if register and i > 0:
+            from ..registration import register_rigid, resample_onto
+            ref = vols[0]
+            r = register_rigid(arrays[0], ref.geometry, mags[0], v.geometry, progress=progress)
+            mags = [resample_onto(m, v.geometry, ref.geometry, r.transform) for m in mags]
+            registrations.append((v.path, r))
+            notes.append(f"{v.path} registered onto {ref.path}: rotation "
+                         f"{', '.join(f'{x:.2f}' for x in r.rotation_deg)} deg, translation "
+                         f"{', '.join(f'{x:.2f}' for x in r.translation_mm)} mm")
         arrays += mags
         acqs += a
         img_paths += [v.path] if len(mags) == 1 else [f"{v.path} (volume {k})" for k in range(len(mags))]
         i += 1
     data = np.stack(arrays, axis=-1)
     return Series(data, acqs, vols[0].geometry, [v.path for v in vols], any(v.is_4d for v in vols), img_paths,
-                  uniform, notes)
+                  uniform, notes, registrations)
 
 
 def load_3d(path: str | None, geometry: Geometry, what: str, resample: bool = False) -> np.ndarray | None:

@@ -5,7 +5,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..errors import Q2MRIError
-from .args import add_common, number_list, progress_bar
+from .args import add_common, add_register, number_list, progress_bar, write_registrations
 from .dicom import add_dicom_out
 
 if TYPE_CHECKING:
@@ -30,7 +30,8 @@ def _write(args, series: "Series", maps: dict, method: str, extra: dict | None =
                 continue
             w.write_image(f"{name}.{args.format}", arr.astype(np.float32), series.geometry,
                           sidecar={"Method": method, "Sources": series.paths, **(extra or {})})
-    print(f"wrote {', '.join(f'{n}.{args.format}' for n in maps)} to {args.out}")
+        moved = write_registrations(w, series)
+    print(f"wrote {', '.join(f'{n}.{args.format}' for n in maps)}{' and ' + ', '.join(moved) if moved else ''} to {args.out}")
     from .dicom import write_dicom_out
     write_dicom_out(args, maps, series.geometry, f"fit {args.model}")
     for name in maps:
@@ -53,7 +54,8 @@ def _load(args, phases: bool = False):
     from .dicom import check_dicom_out
     check_dicom_out(args)
     s = load_series(args.input, args.phase if phases else None, resample=args.resample, component=args.component,
-                    phase_scale=getattr(args, "phase_scale", None))
+                    phase_scale=getattr(args, "phase_scale", None), register=args.register,
+                    progress=progress_bar("register", args.quiet))
     for n in s.notes:
         print(f"q2mri: {n if n.startswith('warning:') else 'note: ' + n}", file=sys.stderr)
     return s
@@ -325,6 +327,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--allow-mixed", action="store_true",
                        help="fit a series whose images differ in a parameter the fit needs fixed (with a warning)")
         add_dicom_out(p)
+        add_register(p)
         p.set_defaults(func=func)
         return p
 

@@ -21,7 +21,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from . import app
         app.register(sub)
         return p
-    from . import app, bids, dicom, evaluate, fit, predict, roi, simulate, synth, train
+    from . import app, bids, dicom, evaluate, fit, predict, register, roi, simulate, synth, train
     fit.register(sub)
     synth.register(sub)
     roi.register(sub)
@@ -31,6 +31,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     predict.register(sub)
     dicom.register(sub)
     bids.register(sub)
+    register.register(sub)
     app.register(sub)
     return p
 

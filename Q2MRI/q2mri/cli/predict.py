@@ -8,7 +8,7 @@ import warnings
 
 from ..errors import Q2MRIError
 from ..names import TASK_NAMES
-from .args import add_common, number_list, progress_bar
+from .args import add_common, add_register, number_list, progress_bar, write_registrations
 from .dicom import add_dicom_out
 
 
@@ -20,7 +20,10 @@ def cmd_predict(args) -> None:
     from ..models.predict import predict
     from .dicom import check_dicom_out, write_dicom_out
     check_dicom_out(args)
-    s = load_series(args.input, args.phase, resample=args.resample)
+    s = load_series(args.input, args.phase, resample=args.resample, register=args.register,
+                    progress=progress_bar("register", args.quiet))
+    for n in s.notes:
+        print(f"q2mri: {n if n.startswith('warning:') else 'note: ' + n}", file=sys.stderr)
     n = s.data.shape[-1]
     over = {"flip_angle_deg": args.flip_angle, "tr_ms": args.tr, "te_ms": args.te, "ti_ms": args.ti}
     acqs = []
@@ -46,6 +49,7 @@ def cmd_predict(args) -> None:
             if name == "consistency":
                 side["MeanConsistency"] = res.consistency
             w.write_image(f"{name}.{args.format}", arr.astype(np.float32), s.geometry, sidecar=side)
+        write_registrations(w, s)
     print(f"wrote {', '.join(res.maps)} to {args.out}" +
           (f"; mean consistency residual {res.consistency:.4f}" if res.consistency is not None else ""))
     write_dicom_out(args, res.maps, s.geometry, args.task)
@@ -83,6 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR")
     add_common(p)
     add_dicom_out(p)
+    add_register(p)
     p.set_defaults(func=cmd_predict)
     q = sub.add_parser("models", help="list the bundled models", description="Bundled models with their inputs, "
                        "outputs and protocol ranges.")

@@ -9,13 +9,14 @@ spectrum c(t) of physics.fat, one R2* shared by water and fat, and complex W and
    It is evaluated on a grid (psi over one period 1/dTE of the echo spacing, R2* on a
    log-like grid) and minimised over R2*, leaving a residual curve in psi per voxel.
 2. B0 regularisation against water/fat swaps: the curve has several local minima
-   (the true field and its swap, about one fat shift away). We choose among them by
-   region growing (after Yu et al., MRM 2005): seeds are the voxels whose best minimum
-   is clearly better than the next; then ring by ring every voxel bordering the grown
-   region takes the candidate closest to the signal-weighted mean field of its grown
-   neighbours. Two smoothing passes over a wider neighbourhood then re-pick any voxel
-   whose choice disagrees with its surroundings. This relies on B0 varying smoothly
-   compared with the fat shift (434 Hz at 3 T) over a voxel or two.
+   (the true field and its swap, about one fat shift away). The default chooses the field
+   globally by iterative graph cuts (Hernando et al., MRM 2010;63:79; fitting.fieldmap): a
+   data term (each voxel's relative residual) plus a smoothness term, minimised by jump
+   moves solved exactly by max-flow. The older region growing (after Yu et al., MRM 2005:
+   seeds where the best minimum is clearly better than the next, then ring by ring the
+   candidate closest to the grown neighbours' field, two re-pick passes) stays available
+   (field_map="region-growing"). Both rely on B0 varying smoothly compared with the fat
+   shift (434 Hz at 3 T) over a voxel or two.
 3. Levenberg-Marquardt refines (W, F, psi, R2*) per voxel on the complex model.
 
 PDFF = 100 |F| / (|W| + |F|) (magnitude discrimination). It is the signal fat fraction:

@@ -90,6 +90,15 @@ class OutputWriter:
         self.write_json(str(Path(filename).parent / (stem + ".json")), meta)
         return final
 
+    def write_transform(self, filename: str, transform) -> Path:
+        """An ITK transform file (.tfm), e.g. the rigid registration of an input (q2mri.registration)."""
+        final = self.folder / filename
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=".tmp.tfm", dir=final.parent)
+        os.close(fd)
+        sitk.WriteTransform(transform, tmp)
+        self._pending.append((Path(tmp), final))
+        return final
+
     def write_json(self, filename: str, data: dict[str, Any]) -> Path:
         final = self.folder / filename
         final.parent.mkdir(parents=True, exist_ok=True)
