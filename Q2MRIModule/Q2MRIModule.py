@@ -200,6 +200,17 @@ if HAVE_APP:
                 slider.connect("valueIsChanging(double)", self._onSynthDrag)
                 slider.connect("valueChanged(double)", lambda _v: self._onSynthRelease())
             self.ui.sequenceSelector.connect("currentTextChanged(QString)", lambda _t: self._onSynthRelease())
+            from q2mri.contrast import RELAXIVITY
+            self.ui.contrastAgentSelector.addItems(["set T1"] + list(RELAXIVITY))
+            for s in ("contrastConcentrationSlider", "contrastT1Slider"):
+                slider = getattr(self.ui, s)
+                slider.tracking = False
+                slider.connect("valueIsChanging(double)", self._onSynthDrag)
+                slider.connect("valueChanged(double)", lambda _v: self._onSynthRelease())
+            self.ui.virtualContrastCheckBox.connect("toggled(bool)", lambda _b: self._onSynthRelease())
+            self.ui.contrastAgentSelector.connect("currentTextChanged(QString)", lambda _t: self._onSynthRelease())
+            self.ui.contrastSegmentSelector.connect("currentIndexChanged(int)", lambda _i: self._onSynthRelease())
+            self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self._fillContrastSegments)
             self.ui.saveSynthButton.connect("clicked(bool)", self.onSaveSynth)
             self.ui.fitButton.connect("clicked(bool)", self.onFit)
             self.ui.installButton.connect("clicked(bool)", self.onInstall)
@@ -498,26 +509,57 @@ if HAVE_APP:
                     "te_ms": self.ui.synthTESlider.value, "ti_ms": self.ui.synthTISlider.value,
                     "echo_spacing_ms": 7.0, "n_excitations": 176}
 
+        def _fillContrastSegments(self, node):
+            self.ui.contrastSegmentSelector.clear()
+            if node is None:
+                return
+            seg = node.GetSegmentation()
+            for i in range(seg.GetNumberOfSegments()):
+                sid = seg.GetNthSegmentID(i)
+                self.ui.contrastSegmentSelector.addItem(seg.GetSegment(sid).GetName(), sid)
+
+        def _contrast(self):
+            """The virtual contrast of the panel (Logic.synthesize's contrast), or None."""
+            seg = self.ui.segmentationSelector.currentNode()
+            sid = self.ui.contrastSegmentSelector.currentData
+            if not self.ui.virtualContrastCheckBox.checked or seg is None or not sid:
+                return None
+            agent = self.ui.contrastAgentSelector.currentText
+            c = {"segmentation": seg, "segment": sid}
+            if agent == "set T1":
+                c["T1"] = self.ui.contrastT1Slider.value
+            else:
+                field = 3.0
+                for node in self._inputs():
+                    v = node.GetAttribute("MagneticFieldStrength")
+                    if v:
+                        field = float(v)
+                        break
+                # the inputs' field strength (relaxivities are tabulated at 1.5 and 3 T: others are refused)
+                c.update(agent=agent, concentration_mM=self.ui.contrastConcentrationSlider.value, field_strength_t=field)
+            return c
+
         def _onSynthDrag(self, _value):
             if not self._maps or self._synthNode is None:
                 return self._onSynthRelease()
             k = _visibleSlice(self._synthNode)
             if k is not None:
                 self.logic.synthesizeSlice(self._maps, self.ui.sequenceSelector.currentText, self._synthParams(),
-                                           self._synthNode, k)
+                                           self._synthNode, k, contrast=self._contrast())
 
         def _onSynthRelease(self):
             if not self._maps:
                 return
             with slicer.util.tryWithErrorDisplay("Synthesis failed."):
                 self._synthNode = self.logic.synthesize(self._maps, self.ui.sequenceSelector.currentText,
-                                                        self._synthParams(), self._synthNode)
+                                                        self._synthParams(), self._synthNode, contrast=self._contrast())
                 slicer.util.setSliceViewerLayers(background=self._synthNode)
 
         def onSaveSynth(self):
             if self._synthNode is None:
                 return
-            keep = self.logic.synthesize(self._maps, self.ui.sequenceSelector.currentText, self._synthParams())
+            keep = self.logic.synthesize(self._maps, self.ui.sequenceSelector.currentText, self._synthParams(),
+                                         contrast=self._contrast())
             keep.SetName(slicer.mrmlScene.GenerateUniqueName(keep.GetName()))
 
     def _cardSummary(card: dict) -> str:

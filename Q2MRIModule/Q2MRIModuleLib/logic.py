@@ -411,8 +411,7 @@ class Q2MRIModuleLogic(_LogicBase):
         return chart
 
     # ---- synthesis -----------------------------------------------------------------
-    @staticmethod
-    def _synth_inputs(mapNodes: Mapping, sequence: str, params, index=None):
+    def _synth_inputs(self, mapNodes: Mapping, sequence: str, params, index=None, contrast=None):
         from q2mri.synthesis import required_maps
         acq = N.as_acquisition(params)
         maps = {}
@@ -420,14 +419,45 @@ class Q2MRIModuleLogic(_LogicBase):
             if k not in mapNodes:
                 continue
             arr = slicer.util.arrayFromVolume(mapNodes[k])
-            maps[k] = np.asarray(arr[index] if index is not None else arr, dtype=np.float32)
+            maps[k] = np.array(arr[index] if index is not None else arr, dtype=np.float32)
+        if contrast:
+            maps = self._with_contrast(maps, mapNodes, contrast, index)
         return maps, acq
 
-    def synthesize(self, mapNodes: Mapping, sequence: str, params, outputNode=None):
+    def _with_contrast(self, maps, mapNodes, contrast: Mapping, index=None):
+        """Virtual contrast in one segment (q2mri.contrast, papers/000 Discussion): contrast holds
+        segmentation, segment (ID), and either T1 (ms; also T2, T2s, PD) or agent, concentration_mM and
+        field_strength_t (relaxivities of Rohrer et al. 2005)."""
+        from q2mri.contrast import with_agent
+        like = mapNodes.get("T1") or next(iter(mapNodes.values()))
+        key = (contrast["segmentation"].GetID(), contrast["segment"], like.GetID())
+        cache = getattr(self, "_maskCache", {})
+        if key not in cache:            # the segment on the maps' grid, once per drag (slices are ms each)
+            scene = slicer.mrmlScene
+            had = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+            cache = {key: self.segmentMask(contrast["segmentation"], contrast["segment"], like)}
+            for node in [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]:
+                if node.GetID() not in had:
+                    scene.RemoveNode(node)
+            self._maskCache = cache
+        where = cache[key][index] if index is not None else cache[key]
+        if contrast.get("agent"):
+            return with_agent(maps, where, contrast["agent"], float(contrast.get("concentration_mM", 0.0)),
+                              float(contrast.get("field_strength_t", 3.0)))
+        out = dict(maps)
+        for k in ("T1", "T2", "T2s", "PD"):
+            if contrast.get(k) is not None and k in out:
+                out[k] = np.array(out[k], copy=True)
+                out[k][where] = float(contrast[k])
+        return out
+
+    def synthesize(self, mapNodes: Mapping, sequence: str, params, outputNode=None, contrast=None):
         """A new contrast from the maps with the sequence's signal equation (q2mri.synthesis,
-        papers/000 A.4); into outputNode when given (its voxels replaced), else a new node."""
+        papers/000 A.4); into outputNode when given (its voxels replaced), else a new node.
+        contrast: a virtual contrast in one segment first (see _with_contrast)."""
         from q2mri.synthesis import synthesize as core_synth
-        maps, acq = self._synth_inputs(mapNodes, sequence, params)
+        self._maskCache = {}            # a full synthesis re-reads the segment (it may have been edited)
+        maps, acq = self._synth_inputs(mapNodes, sequence, params, contrast=contrast)
         img = np.asarray(core_synth(maps, sequence, acq), dtype=np.float32)
         like = mapNodes.get("T1") or next(iter(mapNodes.values()))
         if outputNode is None:
@@ -443,10 +473,10 @@ class Q2MRIModuleLogic(_LogicBase):
         outputNode.SetAttribute("Q2MRI.Parameters", self.describe(acq))
         return outputNode
 
-    def synthesizeSlice(self, mapNodes: Mapping, sequence: str, params, outputNode, k: int):
+    def synthesizeSlice(self, mapNodes: Mapping, sequence: str, params, outputNode, k: int, contrast=None):
         """Only slice k (the visible one, while a slider is dragged): a few ms per slice."""
         from q2mri.synthesis import synthesize as core_synth
-        maps, acq = self._synth_inputs(mapNodes, sequence, params, index=k)
+        maps, acq = self._synth_inputs(mapNodes, sequence, params, index=k, contrast=contrast)
         out = slicer.util.arrayFromVolume(outputNode)
         out[k] = np.asarray(core_synth(maps, sequence, acq), dtype=np.float32)
         slicer.util.arrayFromVolumeModified(outputNode)

@@ -286,3 +286,40 @@ def test_register_gives_a_transform_node_and_inputs_are_read_through_it(logic):
     ideal = resample_onto(moved, g, g, true)
     assert np.corrcoef(images[1][inner], ideal[inner])[0, 1] > 0.99
     assert np.corrcoef(moved[inner], ideal[inner])[0, 1] < 0.85         # it was far off before
+
+
+def test_virtual_contrast_in_a_segment_follows_the_relaxivity_equation(logic, sample):
+    maps = {k: load_volume(sample / "maps" / f"{k}.nii.gz", k) for k in ("T1", "PD", "B1")}
+    t1, pd, b1 = (np.asarray(slicer.util.arrayFromVolume(maps[k]), np.float64) for k in ("T1", "PD", "B1"))
+    mask = np.zeros(t1.shape, bool)
+    mask[2:4, 30:50, 30:50] = True
+    mask &= t1 > 0
+    seg = _segmentation(maps["T1"], {"lesion": mask})
+    sid = seg.GetSegmentation().GetNthSegmentID(0)
+    params = {"flip_angle_deg": 15.0, "tr_ms": 20.0}
+
+    def spgr(t1v):                        # papers/000 A.4, written out here independently
+        a = np.deg2rad(15.0) * b1
+        e1 = np.exp(-20.0 / np.where(t1v > 0, t1v, 1.0))
+        return np.where(t1v > 0, pd * np.sin(a) * (1 - e1) / (1 - np.cos(a) * e1), 0.0)
+
+    plain = slicer.util.arrayFromVolume(logic.synthesize(maps, "spgr", params)).copy()
+    before = scene_state(slicer.mrmlScene)
+    out = logic.synthesize(maps, "spgr", params, contrast={"segmentation": seg, "segment": sid, "T1": 300.0})
+    got = slicer.util.arrayFromVolume(out)
+    np.testing.assert_allclose(got[mask], spgr(np.full(t1.shape, 300.0))[mask], rtol=2e-4)
+    np.testing.assert_array_equal(got[~mask], plain[~mask])
+    # gadobutrol 0.8 mM at 3 T: 1/T1 = 1/T1_0 + 5.0 * 0.8 /s (Rohrer et al. 2005)
+    agent = {"segmentation": seg, "segment": sid, "agent": "gadobutrol", "concentration_mM": 0.8, "field_strength_t": 3.0}
+    out2 = logic.synthesize(maps, "spgr", params, outputNode=out, contrast=agent)
+    np.testing.assert_allclose(slicer.util.arrayFromVolume(out2)[mask],
+                               spgr(1000.0 / (1000.0 / np.where(t1 > 0, t1, 1.0) + 4.0))[mask], rtol=2e-4)
+    # the slice update while a slider moves equals the volume's slice
+    full = slicer.util.arrayFromVolume(out2).copy()
+    logic.synthesizeSlice(maps, "spgr", {"flip_angle_deg": 25.0, "tr_ms": 20.0}, out2, 3, contrast=agent)
+    ref = logic.synthesize(maps, "spgr", {"flip_angle_deg": 25.0, "tr_ms": 20.0}, contrast=agent)
+    np.testing.assert_array_equal(slicer.util.arrayFromVolume(out2)[3], slicer.util.arrayFromVolume(ref)[3])
+    assert not np.array_equal(full[3], slicer.util.arrayFromVolume(out2)[3])
+    # reading the segment leaves no temporary labelmap nodes behind
+    labelmaps = [c for _, c in scene_state(slicer.mrmlScene) if "LabelMap" in c]
+    assert labelmaps == [c for _, c in before if "LabelMap" in c]
