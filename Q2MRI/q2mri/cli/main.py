@@ -21,7 +21,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         from . import app
         app.register(sub)
         return p
-    from . import app, bids, dicom, evaluate, fit, predict, register, roi, simulate, synth, train
+    from . import app, bids, dicom, evaluate, fit, mrf, predict, register, roi, simulate, synth, train
     fit.register(sub)
     synth.register(sub)
     roi.register(sub)
@@ -32,6 +32,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     dicom.register(sub)
     bids.register(sub)
     register.register(sub)
+    mrf.register(sub)
     app.register(sub)
     return p
 

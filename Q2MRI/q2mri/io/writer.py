@@ -71,7 +71,10 @@ class OutputWriter:
         stem, _ = _split_suffix(final.name)
         name = quantity or stem
         unit = unit or map_unit(name)
-        img = geometry.apply(sitk.GetImageFromArray(np.ascontiguousarray(array)))
+        if array.ndim == 4:          # a series (t, z, y, x): 3D volumes on the grid, joined along t
+            img = sitk.JoinSeries([geometry.apply(sitk.GetImageFromArray(np.ascontiguousarray(v))) for v in array])
+        else:
+            img = geometry.apply(sitk.GetImageFromArray(np.ascontiguousarray(array)))
         label = f"{name} [{unit}]"
         img.SetMetaData("ITK_FileNotes", label[:79])  # NIfTI descrip (80 bytes)
         img.SetMetaData("q2mri_quantity", name)
