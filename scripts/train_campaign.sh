@@ -24,10 +24,14 @@ for task in "${tasks[@]}"; do
         *) minutes=${!var:-45} ;;
     esac
     echo "[campaign] $(date -u +%FT%TZ) $task for $minutes min" >&2
-    $Q train --task "$task" --arch physics --bank "$BANK" --bank-cases 80 --workers 2 --levels 5 --width 8 \
+    # one model's failure must not stop the others: it is reported and the campaign goes on
+    if $Q train --task "$task" --arch physics --bank "$BANK" --bank-cases 80 --workers 2 --levels 5 --width 8 \
         --batch 8 --patch 96 --steps 1000000 --max-minutes "$minutes" --seed 0 --device "$DEVICE" --resume --quiet \
-        --out "$RUNS/$task"
-    echo "[campaign] $(date -u +%FT%TZ) bundling $task" >&2
-    .venv/bin/python scripts/bundle_model.py "$RUNS/$task" "$task"
+        --out "$RUNS/$task"; then
+        echo "[campaign] $(date -u +%FT%TZ) bundling $task" >&2
+        .venv/bin/python scripts/bundle_model.py "$RUNS/$task" "$task" || echo "[campaign] bundling $task failed" >&2
+    else
+        echo "[campaign] $(date -u +%FT%TZ) training $task failed" >&2
+    fi
 done
 echo "[campaign] $(date -u +%FT%TZ) done" >&2

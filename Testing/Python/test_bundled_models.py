@@ -11,23 +11,24 @@ from q2mri.models.registry import list_models
 from q2mri.models.predict import predict
 from q2mri.models.tasks import TASKS
 from q2mri.phantoms.protocols import Protocol
-from q2mri.phantoms.simulate import case_rng, make_case, simulate_images
+from q2mri.phantoms.imaging import Readout
+from q2mri.phantoms.simulate import case_rng, simulate_case
 
 SHIPPED = {c["task"]: c for c in list_models() if c.get("default")}
 
 
 def _subject(phantom: str, task: str, seed: int, need_lesion: int = 0, slices: int = 8):
-    """A held-out subject (seeds far from training's) and the task's default images of it."""
+    """A held-out subject (seeds far from training's) and the task's default images of it, formed
+    in k-space from a phantom twice as fine (as the models were trained and are evaluated)."""
     t = TASKS[task]
     imgs = tuple(s.image for s in t.inputs[: len(t.inputs) - t.optional_inputs])
     for k in range(80):
         rng = case_rng(seed + k, 0)
-        case = make_case(phantom, rng, slices, None if phantom == "brain" else 128)
+        case, sim, _ = simulate_case(phantom, Protocol("t", phantom, imgs, "test"), rng, 100.0, slices=slices,
+                                     matrix=None if phantom == "brain" else 128, readout=Readout(2))
         lesion = np.isin(case.labels, {"knee": (9,), "brain": (6, 7)}.get(phantom, ()))
         if lesion.sum() >= need_lesion:
             break
-    phase0 = np.full(case.labels.shape, rng.uniform(-np.pi, np.pi), np.float32)
-    sim = simulate_images(case, Protocol("t", phantom, imgs, "test"), 100.0, rng, phase0)
     return case, lesion, [s.data for s in sim], [s.image.acq for s in sim]
 
 

@@ -19,6 +19,21 @@ import torch
 K68, K95 = math.log(1 / 0.32), math.log(20.0)
 
 
+def _forward(net, x, a):
+    """forward_normalised on a full slice of any size: reflect-padded to the backbone's multiple
+    and cropped back (as PhysicsNet.forward does in physical units)."""
+    import torch.nn.functional as F
+    h, w = x.shape[-2:]
+    m = net.backbone.multiple
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        mode = "reflect" if (ph < h and pw < w) else "replicate"
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode=mode)
+    mean, b = net.forward_normalised(x, a)
+    crop = (..., slice(ph // 2, ph // 2 + h), slice(pw // 2, pw // 2 + w))
+    return mean[crop], b[crop]
+
+
 def _components(net, ds, n: int, device) -> dict:
     """Per target: errors, aleatoric and epistemic b (normalised units), lesion flags, over n samples."""
     keep_sd, keep_epi = net.sd_scale.clone(), net.epi_scale.clone()
@@ -30,10 +45,10 @@ def _components(net, ds, n: int, device) -> dict:
             x, a = s["inputs"][None].to(device), s["acq"][None].to(device)
             net.sd_scale.fill_(1.0)
             net.epi_scale.fill_(0.0)
-            mean, b_ale = net.forward_normalised(x, a)
+            mean, b_ale = _forward(net, x, a)
             net.sd_scale.fill_(0.0)
             net.epi_scale.fill_(1.0)
-            _, b_epi = net.forward_normalised(x, a)
+            _, b_epi = _forward(net, x, a)
             y = s["targets"][None].to(device) / net.scales
             m = s["mask"].numpy().astype(bool)
             les = s["lesion"].numpy().astype(bool)[m]

@@ -40,7 +40,10 @@ def _protocol_images(task_name: str, overrides: list[dict] | None) -> list[Image
         imgs = imgs[: len(overrides)]
     else:
         imgs = imgs[: len(imgs) - t.optional_inputs]
-    return imgs
+    # inputs of one kind share a name (spgr, spgr): the simulator keys images by name, so name
+    # them apart or the second would be the first again
+    return [dataclasses.replace(im, name=f"{im.name}_{i + 1}") if [j.name for j in imgs].count(im.name) > 1 else im
+            for i, im in enumerate(imgs)]
 
 
 def evaluate_model(model: str, task_name: str, *, cases: int = 3, slices: int = 8, matrix: int = 128,
@@ -139,7 +142,7 @@ def _classical_and_resynthesis(case, sim, pred, body, extra: dict) -> None:
     from ..physics import spgr
     acqs = [s.image.acq for s in sim]
     truth = case.maps
-    if len(sim) >= 2:
+    if len({a.flip_angle_deg for a in acqs}) >= 2:
         stack = np.stack([s.data for s in sim], -1)
         fit = fit_vfa(stack, [a.flip_angle_deg for a in acqs], acqs[0].tr_ms, mask=body, refine=False, device="cpu")
         extra.setdefault("despot1_no_b1_T1", []).append(image_metrics(fit["T1"], truth["T1"], body))
