@@ -41,8 +41,11 @@ SEED_NUMBERS = {
 
 def main(trained: str, name: str, preview: bool = False, env: str = "") -> None:
     src = Path(trained)
+    task = json.loads((src / "card.json").read_text())["task"]
+    if json.loads((src / "card.json").read_text()).get("config", {}).get("arch") == "physics" and "--no-recal" not in sys.argv:
+        from q2mri.models.calibrate import recalibrate_on_subjects
+        print(f"recalibrated the uncertainty on whole subjects: {recalibrate_on_subjects(src, task)}")
     card = json.loads((src / "card.json").read_text())
-    task = card["task"]
     metrics = {label: evaluate_model(str(src), task, overrides=ov, cases=CASES.get(task, 3)) for label, ov in REPORTS.get(task, {"default": None}).items()}
     preview = preview or not meets_all(task, metrics)
     dst = MODELS_DIR / name

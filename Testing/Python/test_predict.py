@@ -186,3 +186,19 @@ def test_cuda_out_of_memory_halves_the_batch_then_falls_back(monkeypatch, sample
     v = read_image(sample / "spgr_fa30.nii.gz")
     res = P.predict("spgr-t1", [v.array], read_acquisitions(v), model=str(tiny_model), device="cpu", batch=4)
     assert calls[:3] == [4, 2, 1] and res.maps["T1"].shape == v.array.shape
+
+
+def test_predicted_pdff_stays_within_0_and_100_percent():
+    """A fat fraction outside 0-100 % is not a number to show (the issue saw 135 %): the bundled
+    fatwater-ipop, on a liver with subcutaneous fat, stays inside."""
+    from q2mri.models.predict import predict
+    from q2mri.models.tasks import TASKS
+    from q2mri.phantoms.imaging import Readout
+    from q2mri.phantoms.protocols import Protocol
+    from q2mri.phantoms.simulate import case_rng, simulate_case
+    imgs = tuple(s.image for s in TASKS["fatwater-ipop"].inputs)
+    case, sim, _ = simulate_case("liver", Protocol("t", "liver", imgs, ""), case_rng(50021, 0), 100.0, slices=3,
+                                 matrix=96, readout=Readout(2))
+    pred = predict("fatwater-ipop", [s.data for s in sim], [s.image.acq for s in sim], device="cpu")
+    pdff = pred.maps["PDFF"][case.maps["PD"] > 0]
+    assert np.isfinite(pdff).all() and pdff.min() >= 0.0 and pdff.max() <= 100.0

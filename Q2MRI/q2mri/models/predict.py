@@ -174,6 +174,14 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
             start = stop
             if progress:
                 progress(start, z)
+    if "PDFF" in outs:
+        # a fat fraction is 0-100 %: the physics network bounds it by construction (sigmoid head);
+        # a model without that head is held to it here, and says how often it had to be
+        over = int((outs["PDFF"] > 100.0).sum())
+        if over:
+            np.minimum(outs["PDFF"], 100.0, out=outs["PDFF"])
+            warnings.warn(f"PDFF above 100 % in {over} voxel(s) clipped to 100 % (this model has no bounded PDFF "
+                          "head); prefer q2mri fit fatwater for fat fractions")
     result = dict(outs)
     result.update({f"{k}_sd": v for k, v in sds.items()})
     scalar = None
