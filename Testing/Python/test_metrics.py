@@ -109,3 +109,12 @@ def test_roi_statistics_equal_numpy():
     assert r["Median"] == pytest.approx((s[v.size // 2 - 1] + s[v.size // 2]) / 2 if v.size % 2 == 0 else s[v.size // 2])
     k = 0.05 * (v.size - 1)
     assert r["P5"] == pytest.approx(s[int(k)] + (k - int(k)) * (s[int(k) + 1] - s[int(k)]))
+
+
+def test_ssim_leaves_flagged_voxels_out_instead_of_returning_nan():
+    from q2mri.metrics.image import ssim
+    a = np.random.default_rng(0).random((3, 20, 20))
+    b = a.copy()
+    b[1, 5, 5] = np.nan                     # one voxel a fit flagged
+    s = ssim(b, a)
+    assert np.isfinite(s) and 0.99 < s < 1.0 and ssim(a, a) == pytest.approx(1.0)

@@ -63,6 +63,9 @@ def psnr(pred, ref, mask=None) -> float:
 
 def ssim(pred, ref, mask=None, sigma: float = 1.5) -> float:
     p, r, m = _pair(pred, ref, mask)
+    # flagged voxels (NaN) are left out of the mean and count as 0 in their neighbours' windows;
+    # unfilled, the Gaussian window would spread NaN over the whole slice
+    p, r = np.where(np.isfinite(p), p, 0.0), np.where(np.isfinite(r), r, 0.0)
     L = float(r[m].max() - r[m].min()) or 1.0
     c1, c2 = (0.01 * L) ** 2, (0.03 * L) ** 2
     # In-plane Gaussian window (radius 5 = 11 x 11 at sigma 1.5), slice by slice.
