@@ -15,20 +15,14 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 
 from q2mri.display import colormap_for  # noqa: E402
 from q2mri.fitting.fatwater import fit_fatwater  # noqa: E402
-from q2mri.phantoms.protocols import LIVER_TE, PRESETS  # noqa: E402
-from q2mri.phantoms.simulate import case_rng, make_case, simulate_images  # noqa: E402
+from q2mri.phantoms.protocols import LIVER_TE  # noqa: E402
+from q2mri.phantoms.stress import liver_with_large_b0  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "fatwater_graphcut.png"
 
 
 def main(seed: int = 1):
-    rng = case_rng(seed, 0)
-    c = make_case("liver", rng, slices=6, matrix=96)
-    body = c.labels > 0
-    ramp = 150.0 * np.linspace(-1, 1, c.maps["B0"].shape[2])[None, None, :]
-    c.maps["B0"] = np.where(body, 2.2 * c.maps["B0"] + ramp, 0).astype(np.float32)
-    imgs = simulate_images(c, PRESETS["liver-me"], 100.0, rng, np.zeros(c.labels.shape, np.float32))
-    s = np.stack([i.data for i in imgs], -1)
+    c, body, s = liver_with_large_b0(seed)
     visible = body & (c.maps["R2s"] < 500)
     res = {m: fit_fatwater(s, LIVER_TE, 3.0, mask=body, device="cpu", field_map=m, spacing_mm=(5.0, 2.1, 2.1))
            for m in ("region-growing", "graph-cut")}

@@ -6,7 +6,8 @@
 #   bash scripts/train_campaign.sh [TASK ...]          (default: all four, spgr-t1 first)
 #   MINUTES_spgr_t1=150 MINUTES_brain_t1t2=60 ... bash scripts/train_campaign.sh
 #
-# On a GPU machine add DEVICE=cuda (bf16 autocast); the cards record the device.
+# On a GPU machine add DEVICE=cuda (bf16 autocast); the cards record the device. LR=2e-4 runs a
+# lower-learning-rate phase on a resumed model (Adam's lr is otherwise 1e-3, papers/000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q=.venv/bin/q2mri
@@ -26,7 +27,7 @@ for task in "${tasks[@]}"; do
     echo "[campaign] $(date -u +%FT%TZ) $task for $minutes min" >&2
     # one model's failure must not stop the others: it is reported and the campaign goes on
     if $Q train --task "$task" --arch physics --bank "$BANK" --bank-cases 80 --workers 2 --levels 5 --width 8 \
-        --batch 8 --patch 96 --steps 1000000 --max-minutes "$minutes" --seed 0 --device "$DEVICE" --resume --quiet \
+        --batch 8 --patch 96 --steps 1000000 --max-minutes "$minutes" --seed 0 --lr "${LR:-1e-3}" --device "$DEVICE" --resume --quiet \
         --out "$RUNS/$task"; then
         echo "[campaign] $(date -u +%FT%TZ) bundling $task" >&2
         .venv/bin/python scripts/bundle_model.py "$RUNS/$task" "$task" || echo "[campaign] bundling $task failed" >&2

@@ -8,26 +8,14 @@ import pytest
 from q2mri.errors import Q2MRIError
 from q2mri.fitting.fatwater import _swap_suspects, fit_fatwater
 from q2mri.physics import gre_complex
-from q2mri.phantoms.protocols import LIVER_TE, PRESETS
-from q2mri.phantoms.simulate import case_rng, make_case, simulate_images
+from q2mri.phantoms.protocols import LIVER_TE
+from q2mri.phantoms.stress import liver_with_large_b0
 
 TE = np.array(LIVER_TE)
 
 
-def _liver_with_large_b0(seed=0):
-    """A liver-me case whose field reaches about +-400 Hz: the phantom's own (air in the bowel and
-    around the body, bone) doubled, plus a 300 Hz ramp across the body."""
-    rng = case_rng(seed, 0)
-    c = make_case("liver", rng, slices=6, matrix=96)
-    body = c.labels > 0
-    ramp = 150.0 * np.linspace(-1, 1, c.maps["B0"].shape[2])[None, None, :]
-    c.maps["B0"] = np.where(body, 2.2 * c.maps["B0"] + ramp, 0).astype(np.float32)
-    imgs = simulate_images(c, PRESETS["liver-me"], 100.0, rng, np.zeros(c.labels.shape, np.float32))
-    return c, body, np.stack([i.data for i in imgs], -1)
-
-
 def test_graph_cut_field_map_keeps_swaps_below_half_a_percent_with_large_b0():
-    c, body, s = _liver_with_large_b0()
+    c, body, s = liver_with_large_b0()
     assert np.percentile(np.abs(c.maps["B0"][body]), 99) > 300
     visible = body & (c.maps["R2s"] < 500)          # cortical bone has no signal by the second echo
     rep = {}

@@ -81,9 +81,11 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     train(cfg)
     state = torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=False)
     assert state["step"] == 4
-    cfg.steps, cfg.resume = 7, True
+    assert state["opt"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
+    cfg.steps, cfg.resume, cfg.lr = 7, True, 2e-4      # a lower-lr phase: the saved Adam state must not undo it
     train(cfg)
-    assert torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=False)["step"] == 7
+    state = torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 7 and state["opt"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
     log = (tmp_path / "m" / "loss_log.csv").read_text().splitlines()
     assert [int(row.split(",")[0]) for row in log[1:]] == list(range(1, 8))
 
@@ -202,3 +204,23 @@ def test_predicted_pdff_stays_within_0_and_100_percent():
     pred = predict("fatwater-ipop", [s.data for s in sim], [s.image.acq for s in sim], device="cpu")
     pdff = pred.maps["PDFF"][case.maps["PD"] > 0]
     assert np.isfinite(pdff).all() and pdff.min() >= 0.0 and pdff.max() <= 100.0
+
+
+@pytest.mark.parametrize("task", ["t2star", "brain-t1t2", "spgr-t1", "fatwater-ipop"])
+def test_the_papers_protocols_raise_no_out_of_range_warning_and_a_moved_one_does(task):
+    """The task's protocol ranges apply to the inputs they describe: the papers' own protocols
+    (the UTE SPGR beside the GRE echo of t2star, the FLAIR's TI beside the MPRAGE's) are inside;
+    the same protocol with one input's TE or TI far off is not."""
+    import dataclasses
+    from q2mri.models.predict import check_acquisitions
+    from q2mri.models.tasks import TASKS
+    t = TASKS[task]
+    acqs = [s.image.acq for s in t.inputs]
+    assert check_acquisitions(t, acqs) == []
+    field = next(iter(t.ranges))
+    lo, hi = t.ranges[field]
+    i = next(k for k, a in enumerate(acqs) if getattr(a, field) is not None and lo <= getattr(a, field) <= hi)
+    moved = list(acqs)
+    moved[i] = dataclasses.replace(acqs[i], **{field: hi * 1.2})
+    notes = check_acquisitions(t, moved)
+    assert len(notes) == 1 and "outside the model's trained range" in notes[0]

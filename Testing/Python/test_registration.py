@@ -129,11 +129,16 @@ def test_register_command_writes_the_image_and_a_transform_itk_reads(knee, tmp_p
     p = _points(g, case.maps["PD"] > 0)[100].tolist()
     assert np.linalg.norm(np.subtract(t.TransformPoint(p), _motion(g, *MOTIONS[1]).TransformPoint(p))) < 0.5
     out = read_image(tmp_path / "o" / "moved.nii.gz").array
-    # against the moved image put back with the true motion (SimpleITK alone), where it has data
+    # the image written is the moving image put through the transform written (resampled here by
+    # SimpleITK alone, from the files), and close to the one put back with the true motion
     moving = read_image(paths[1]).array
+    fixed_img, moving_img = sitk.ReadImage(str(paths[0])), sitk.ReadImage(str(paths[1]))
+    by_file = sitk.GetArrayFromImage(sitk.Resample(moving_img, fixed_img, t, sitk.sitkLinear, 0.0))
     ideal = resample_onto(moving, g, g, _motion(g, *MOTIONS[1]))
-    body = ndimage.binary_erosion(case.maps["PD"] > 0, iterations=2) & (ideal > 0)
-    assert np.corrcoef(out[body], ideal[body])[0, 1] > 0.99
+    body = ndimage.binary_erosion(case.maps["PD"] > 0, iterations=2) & (ideal > 0) & (by_file > 0)
+    assert np.corrcoef(out[body], by_file[body])[0, 1] > 0.999
+    # the residual (< 0.5 mm) misregistration and noise leave r a little under 1 against the truth
+    assert np.corrcoef(out[body], ideal[body])[0, 1] > 0.97
     assert np.corrcoef(moving[body], ideal[body])[0, 1] < 0.8            # far off before
     r = cli("register", "--fixed", paths[0], "--moving", tmp_path / "nope.nii.gz", "--out", tmp_path / "x.nii.gz")
     assert r.code == 2 and "does not exist" in r.err

@@ -16,22 +16,9 @@ import math
 import numpy as np
 import torch
 
+from .quantnet import forward_any_size as _forward
+
 K68, K95 = math.log(1 / 0.32), math.log(20.0)
-
-
-def _forward(net, x, a):
-    """forward_normalised on a full slice of any size: reflect-padded to the backbone's multiple
-    and cropped back (as PhysicsNet.forward does in physical units)."""
-    import torch.nn.functional as F
-    h, w = x.shape[-2:]
-    m = net.backbone.multiple
-    ph, pw = (-h) % m, (-w) % m
-    if ph or pw:
-        mode = "reflect" if (ph < h and pw < w) else "replicate"
-        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode=mode)
-    mean, b = net.forward_normalised(x, a)
-    crop = (..., slice(ph // 2, ph // 2 + h), slice(pw // 2, pw // 2 + w))
-    return mean[crop], b[crop]
 
 
 def _components(net, ds, n: int, device) -> dict:

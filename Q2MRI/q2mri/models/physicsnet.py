@@ -14,8 +14,8 @@ by physics layers that turn its outputs into maps (assemble):
 - spgr-t1 with two flip angles: T1 comes out of the DESPOT1 closed form (fitting.vfa.despot1)
   with the predicted B1, a differentiable layer; the network adds a residual of at most
   +-15 % (in log T1). With one image, T1 is the network's (an ensemble of heads).
-- t2star: the apparent T2* of the echo ratio, -TE / ln(S_GRE / S_SPGR), is an input and the
-  centre of the output; fatwater-ipop: the two-point Dixon fat fraction (fitting.dixon) and
+- t2star: the apparent T2* of the echo ratio, -TE / ln(S_GRE / S_SPGR), is an input; the
+  output is centred on the ratio with the predicted T1, B1 and PDFF weightings divided out; fatwater-ipop: the two-point Dixon fat fraction (fitting.dixon) and
   the echo phase difference are inputs, PDFF = 100 sigmoid(.) is bounded by construction;
   brain-t1t2: the MPRAGE/GRE and FLAIR/GRE log ratios (PD and receive cancel) are inputs.
 - Uncertainty: a Laplace scale per map (aleatoric) plus the spread of an ensemble of output
@@ -35,7 +35,7 @@ from .. import physics
 from ..physics.fat import in_out_phase_echo_times_ms
 from ..fitting.dixon import dixon_fractions
 from ..fitting.vfa import despot1
-from .quantnet import ACQ_SCALE, ModelConfig
+from .quantnet import ACQ_SCALE, ModelConfig, forward_any_size
 from .unet import UNet
 
 LOG_T1_MS = math.log(1000.0)
@@ -118,6 +118,18 @@ class SpgrPhysics(TaskPhysics):
         return maps, logb, {"T1": torch.exp(heads)}
 
 
+def _t2star_from_ratio(x, acq, t1, b1, pdff) -> torch.Tensor:
+    """T2* = -TE / ln((S_GRE / S_SPGR) / q), q = |S_GRE| / |S_SPGR| of the signal model with no T2*
+    decay (papers/000 A.4 SPGR; UTE SPGR, so only the GRE echo decays); within 0.5-300 ms."""
+    from .tasks import _gre_magnitude
+    w = {"T1": t1, "PD": torch.ones_like(t1), "B1": b1}
+    q = _gre_magnitude(w, _acq(acq, 1, 0), _acq(acq, 1, 1), _acq(acq, 1, 2), None, pdff) / \
+        _gre_magnitude(w, _acq(acq, 0, 0), _acq(acq, 0, 1), _acq(acq, 0, 2), None, pdff).clamp_min(1e-6)
+    ratio = (x[:, 1].abs() + 1e-6) / (x[:, 0].abs() + 1e-6)
+    r = (torch.log(ratio) - torch.log(q.clamp_min(1e-6))).clamp(-8.0, -1e-3)
+    return (-_acq(acq, 1, 2) / r).clamp(0.5, 300.0)
+
+
 class T2starPhysics(TaskPhysics):
     """T1w SPGR (UTE) + one T2*-weighted GRE echo -> T2s, T1, PD, B1, PDFF."""
     n_features = 2
@@ -136,11 +148,18 @@ class T2starPhysics(TaskPhysics):
 
     def assemble(self, x, acq, ctx, full, coarse):
         k = self.k
-        heads = torch.log(torch.tensor(30.0, device=x.device)) + ctx["lt"][:, None] + _bounded(full[:, :k], 1.5)
-        t2s = torch.exp(heads.mean(1))
         t1 = torch.exp(LOG_T1_MS + _bounded(full[:, k], 2.5))
         pdff = 100.0 * torch.sigmoid(full[:, k + 1])
         b1 = _smooth_b1(coarse[:, 0])
+        # The echo ratio carries T2* only once the two sequences' T1, B1 and fat weightings are
+        # divided out: S_GRE / S_SPGR = q(T1, B1, PDFF) exp(-TE / T2*), q from the same signal
+        # model the inputs are re-synthesized with (tasks._gre_magnitude, physics.spgr_water_fat).
+        # Without it the ratio of a long-T1 tissue (muscle) at these protocols exceeds 1 and the
+        # apparent T2* saturates. T2* is this closed form with the predicted T1, B1 and PDFF, plus a
+        # bounded residual per ensemble head (noise floor of short T2*, the weak decay of fluid).
+        t2s_cf = _t2star_from_ratio(x, acq, t1, b1, pdff)
+        heads = torch.log(t2s_cf)[:, None] + _bounded(full[:, :k], 1.5)
+        t2s = torch.exp(heads.mean(1))
         gain = torch.exp(coarse[:, 1])
         pd = _pd_from_image(x[:, 0], gain, t1, _acq(acq, 0, 0), _acq(acq, 0, 1), b1)
         maps = {"T2s": t2s, "T1": t1, "PD": pd, "B1": b1, "PDFF": pdff}
@@ -283,13 +302,5 @@ class PhysicsNet(nn.Module):
 
     def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, sd) in physical units for any H, W (reflect-padded internally)."""
-        h, w = x.shape[-2:]
-        m = self.backbone.multiple
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            mode = "reflect" if (ph < h and pw < w) else "replicate"
-            x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode=mode)
-        mean, b = self.forward_normalised(x, acq)
-        mean = mean[..., ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
-        b = b[..., ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
+        mean, b = forward_any_size(self, x, acq)
         return mean * self.scales, math.sqrt(2.0) * b * self.scales

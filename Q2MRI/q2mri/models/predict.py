@@ -54,7 +54,11 @@ def check_acquisitions(task: Task, acqs: Sequence[Acquisition]) -> list[str]:
         base = spec.image.acq
         # Flip angle and TR must come with the image; other fields fall back to the task's base protocol.
         acq.require(*[f for f in ("flip_angle_deg", "tr_ms") if getattr(base, f) is not None])
-        ranges = {**task.ranges, **spec.ranges, "field_strength_t": task.field_range}
+        # The task's ranges describe the inputs whose base protocol lies inside them (the GRE echo of
+        # t2star, not its UTE SPGR; the MPRAGE's TI, not the FLAIR's); an input's own ranges win.
+        own = {f: r for f, r in task.ranges.items()
+               if getattr(base, f) is None or r[0] <= getattr(base, f) <= r[1]}
+        ranges = {**own, **spec.ranges, "field_strength_t": task.field_range}
         for f, (lo, hi) in ranges.items():
             v = getattr(acq, f)
             if v is None or lo <= v <= hi:

@@ -68,13 +68,19 @@ class QuantNet(nn.Module):
 
     def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, sd) in physical units for any H, W (reflect-padded internally)."""
-        h, w = x.shape[-2:]
-        m = self.backbone.multiple
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            mode = "reflect" if (ph < h and pw < w) else "replicate"
-            x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode=mode)
-        mean, b = self.forward_normalised(x, acq)
-        mean = mean[..., ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
-        b = b[..., ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
+        mean, b = forward_any_size(self, x, acq)
         return mean * self.scales, math.sqrt(2.0) * b * self.scales
+
+
+def forward_any_size(net, x: torch.Tensor, acq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """net.forward_normalised on slices of any size: reflect-padded to the backbone's multiple
+    (replicated where a side is too small to reflect) and cropped back."""
+    h, w = x.shape[-2:]
+    m = net.backbone.multiple
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        mode = "reflect" if (ph < h and pw < w) else "replicate"
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode=mode)
+    mean, b = net.forward_normalised(x, acq)
+    crop = (..., slice(ph // 2, ph // 2 + h), slice(pw // 2, pw // 2 + w))
+    return mean[crop], b[crop]

@@ -187,6 +187,8 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         state = torch.load(ckpt, map_location=dev, weights_only=False)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
+        for g in opt.param_groups:      # a resumed run takes the --lr it is given (a lower-lr phase)
+            g["lr"] = cfg.lr
         step = state["step"]
         rng = np.random.default_rng(state["rng_seed"])
         torch.set_rng_state(state["torch_rng"])
