@@ -468,8 +468,8 @@ if HAVE_APP:
                 seg = self.ui.segmentationSelector.currentNode()
                 if seg is None or not self._maps:
                     raise ValueError("predict or fit maps, and pick a segmentation with at least one segment")
-                maps = {k: v for k, v in self._maps.items() if not k.endswith("_sd") and k != "consistency"}
-                self._table = self.logic.measure(seg, maps)
+                from Q2MRIModuleLib.nodes import quantity_maps
+                self._table = self.logic.measure(seg, quantity_maps(self._maps))
                 self.ui.tableView.setMRMLTableNode(self._table)
 
         def onExportCsv(self):

@@ -7,6 +7,8 @@ and the seeds' own numbers to card.json, and writes card.md. The training comman
 one recorded by q2mri train in the trained model's card. --preview marks a model that does
 not meet all its accuracy targets: it is still the task's default (so that prediction works
 out of the box), and its card and every prediction with it say that it is below target.
+TRAINED_DIR may be Resources/Models/NAME itself: the bundled model's card is then re-evaluated
+in place (add --no-recal to keep its uncertainty calibration).
 """
 import json
 import shutil
@@ -50,7 +52,8 @@ def main(trained: str, name: str, preview: bool = False, env: str = "") -> None:
     preview = preview or not meets_all(task, metrics)
     dst = MODELS_DIR / name
     dst.mkdir(parents=True, exist_ok=True)
-    shutil.copy(src / "weights.safetensors", dst / "weights.safetensors")
+    if src.resolve() != dst.resolve():           # NAME's own folder: its card is re-evaluated in place
+        shutil.copy(src / "weights.safetensors", dst / "weights.safetensors")
     card["sha256"] = sha256(dst / "weights.safetensors")
     card["held_out_metrics"] = metrics
     card["seed_numbers"] = SEED_NUMBERS.get(task, "")
@@ -70,14 +73,16 @@ def main(trained: str, name: str, preview: bool = False, env: str = "") -> None:
              f"- architecture: {card['config']['arch']}, {card['config']['levels']} levels, width {card['config']['width']}, "
              f"{card['size_mb']} MB", f"- trained: {card['training']}", f"- command: `{card['command']}`",
              f"- weights SHA256: `{card['sha256']}`", "", "## Held-out metrics (simulated subjects, seed 10007+)", "",
-             "| protocol | map | r | rel l1 | SSIM | MAE | 68 % cover | 95 % cover | lesion MAE |", "|---|---|---|---|---|---|---|---|---|"]
+             "| protocol | map | r | rel l1 | SSIM | MAE | 68 % cover | 95 % cover | lesion MAE | flagged |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for label, m in metrics.items():
         for k, v in m["targets"].items():
             les = v.get("lesion", {}).get("mae")
             lines.append(f"| {label} | {k} | {v['corr']:.3f} | {v['l1']:.3f} | {v['ssim']:.3f} | {v['mae']:.3g} | "
-                         f"{v['coverage68']:.2f} | {v['coverage95']:.2f} | {'' if les is None else f'{les:.3g}'} |")
+                         f"{v['coverage68']:.2f} | {v['coverage95']:.2f} | {'' if les is None else f'{les:.3g}'} | "
+                         f"{100 * v.get('flagged_fraction', 0.0):.2g} % |")
         if "T1_error_slope_per_0.1_B1" in m:
-            lines.append(f"| {label} | T1 error slope per 0.1 B1 | {100 * m['T1_error_slope_per_0.1_B1']:+.2f} % | | | | | | |")
+            lines.append(f"| {label} | T1 error slope per 0.1 B1 | {100 * m['T1_error_slope_per_0.1_B1']:+.2f} % | | | | | | | |")
         for roi, per in m.get("roi", {}).items():
             for k, v in per.items():
                 lines.append(f"| {label} | {k} in {roi} | | {v['l1']:.3f} | | {v['mae']:.3g} | | | |")

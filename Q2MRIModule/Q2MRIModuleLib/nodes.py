@@ -113,6 +113,15 @@ def color_node(map_name: str):
     return node
 
 
+DERIVED_MAPS = ("consistency", "quality")     # evidence about the maps, not quantities to measure
+
+
+def quantity_maps(maps: dict) -> dict:
+    """The maps that carry a tissue quantity, the ones ROI statistics are about: not the SD maps,
+    the consistency residual or the quality flags (which the panels still show)."""
+    return {k: v for k, v in maps.items() if not k.endswith("_sd") and k not in DERIVED_MAPS}
+
+
 def display_range(map_name: str, arr: np.ndarray | None = None) -> tuple[float, float]:
     base = map_name.split("_")[0]
     if map_name.endswith("_sd") or map_name == "consistency":

@@ -30,7 +30,7 @@ from q2mri.errors import Q2MRIError
 
 from Q2MRIModuleLib import Cancelled, Q2MRIModuleLogic
 from Q2MRIModuleLib.headless import ensure_logics
-from Q2MRIModuleLib.nodes import DICOM_KEYWORDS, renew_legend
+from Q2MRIModuleLib.nodes import DICOM_KEYWORDS, quantity_maps, renew_legend
 
 from . import files as F
 
@@ -403,7 +403,7 @@ class Q2MRIWebApp:
         if seg is None or seg.GetSegmentation().GetNumberOfSegments() == 0:
             self.state.q2_stats = []
             return
-        targets = {k: v for k, v in self.maps.items() if not k.endswith("_sd") and k != "consistency"}
+        targets = quantity_maps(self.maps)
         if not targets and self._input_nodes():
             targets = {self._input_nodes()[0].GetName(): self._input_nodes()[0]}
         if not targets:

@@ -224,3 +224,51 @@ def test_the_papers_protocols_raise_no_out_of_range_warning_and_a_moved_one_does
     moved[i] = dataclasses.replace(acqs[i], **{field: hi * 1.2})
     notes = check_acquisitions(t, moved)
     assert len(notes) == 1 and "outside the model's trained range" in notes[0]
+
+
+def test_two_flip_angles_flag_voxels_they_give_no_t1_instead_of_a_clamped_number():
+    """With two flip angles the T1 comes from the DESPOT1 line (papers/000 A.2): y = S/sin(a)
+    against x = S/tan(a), slope E1 = exp(-TR/T1). Where noise tilts that line out of (0, 1), as in
+    low-signal bone and tendon, there is no T1: those voxels are NaN with quality 2, not the
+    network's clamp. The slope is written out here with the predicted B1 (a = B1 * nominal)."""
+    from q2mri.models.evaluate import HELD_OUT_SEED, _protocol_images
+    from q2mri.models.predict import predict
+    from q2mri.phantoms.imaging import Readout
+    from q2mri.phantoms.protocols import Protocol
+    from q2mri.phantoms.simulate import case_rng, simulate_case
+    imgs = _protocol_images("spgr-t1", [{"flip_angle_deg": 5.0, "tr_ms": 20.0}, {"flip_angle_deg": 20.0, "tr_ms": 20.0}])
+    _, sim, _ = simulate_case("knee", Protocol("t", "knee", tuple(imgs), "test"), case_rng(HELD_OUT_SEED + 2, 0), 100.0,
+                              slices=8, matrix=128, readout=Readout(2))
+    images, acqs = [s.data for s in sim], [s.image.acq for s in sim]
+    pred = predict("spgr-t1", images, acqs, device="cpu", refine_steps=0)
+    q, t1, b1 = pred.maps["quality"], pred.maps["T1"], pred.maps["B1"]
+    inside = q > 0
+    a1, a2 = (np.radians(a.flip_angle_deg) * b1.astype(np.float64) for a in acqs)
+    s1, s2 = (np.abs(im).astype(np.float64) for im in images)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e1 = (s2 / np.sin(a2) - s1 / np.sin(a1)) / (s2 / np.tan(a2) - s1 / np.tan(a1))
+        t1_hand = -20.0 / np.log(e1)
+    # no T1, or one no tissue has (beyond 20 s; shorter than TR/10, where both angles are recovered)
+    expected = inside & ~((e1 > 0) & (e1 < 1) & (t1_hand > 2.0) & (t1_hand < 20000.0))
+    flagged = q == 2
+    assert expected.sum() > 100, "the held-out knee should hold voxels without a T1"
+    assert (flagged ^ expected).sum() <= 0.01 * expected.sum() + 5, ((flagged ^ expected).sum(), expected.sum())
+    assert np.isnan(t1[flagged]).all() and np.isnan(pred.maps["PD"][flagged]).all()
+    assert np.isfinite(b1[inside]).all()                     # B1 is a smooth field, valid there too
+    kept = inside & ~flagged
+    assert np.isfinite(t1[kept]).all() and t1[kept].max() < 8000.0   # no clamp value left as a T1
+    assert any("flagged" in n for n in pred.warnings)
+
+
+def test_predict_command_writes_the_quality_map_of_two_flip_angles(cli, sample, tmp_path):
+    r = cli("predict", "--task", "spgr-t1", "--input", sample / "spgr_fa05.nii.gz", "--input", sample / "spgr_fa20.nii.gz",
+            "--refine-steps", "0", "--out", tmp_path / "p", "--quiet")
+    assert r.code == 0, r.err
+    q = nib.load(tmp_path / "p" / "quality.nii.gz")
+    assert q.get_data_dtype() == np.uint8
+    qa = read_image(tmp_path / "p" / "quality.nii.gz").array
+    t1 = read_image(tmp_path / "p" / "T1.nii.gz").array
+    assert set(np.unique(qa)) <= {0, 1, 2} and (qa == 1).any()
+    assert np.isnan(t1[qa == 2]).all() and np.isfinite(t1[qa == 1]).all()
+    assert json.loads((tmp_path / "p" / "quality.json").read_text())["Values"]["2"].startswith("flagged")
+    assert "flagged" in r.out

@@ -65,3 +65,17 @@ def write_registrations(w, series) -> list[str]:
         w.write_json("registration.json", {"Fixed": series.paths[0], "Registrations": rows,
                                            "Method": "rigid (Euler 3D), Mattes mutual information, 3 levels (SimpleITK)"})
     return [r["Transform"] for r in rows]
+
+
+def write_quality(w, filename: str, quality, geometry, sidecar: dict, inside: str, flagged: str) -> None:
+    """quality (0 outside the mask, 1 inside, 2 flagged) as a label image whose sidecar says so."""
+    import numpy as np
+    values = {"0": "outside the mask", "1": inside, "2": flagged}
+    w.write_image(filename, np.asarray(quality).astype(np.uint8), geometry, quantity="quality", unit="label",
+                  sidecar={"Values": values, **sidecar})
+
+
+def print_flagged(quality) -> None:
+    from ..fitting.quality import FLAGGED
+    n_bad, n_in = int((quality == FLAGGED).sum()), int((quality > 0).sum())
+    print(f"  flagged {n_bad} of {n_in} voxels ({100.0 * n_bad / max(n_in, 1):.2g} %): NaN in the maps, 2 in quality")

@@ -5,7 +5,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..errors import Q2MRIError
-from .args import add_common, add_register, number_list, progress_bar, write_registrations
+from .args import add_common, add_register, number_list, print_flagged, progress_bar, write_quality, write_registrations
 from .dicom import add_dicom_out
 
 if TYPE_CHECKING:
@@ -15,18 +15,15 @@ if TYPE_CHECKING:
 def _write(args, series: "Series", maps: dict, method: str, extra: dict | None = None) -> None:
     import numpy as np
 
-    from ..fitting.quality import FLAGGED
     from ..io.writer import OutputWriter
     quality = maps.get("quality")
     mask = quality > 0 if quality is not None else next(iter(maps.values())) != 0
     with OutputWriter(args.out) as w:
         for name, arr in maps.items():
             if name == "quality":
-                w.write_image(f"quality.{args.format}", arr.astype(np.uint8), series.geometry, quantity="quality",
-                              unit="label", sidecar={"Values": {"0": "outside the mask", "1": "fitted",
-                                                                "2": "flagged: at a bound, not converged or not identifiable "
-                                                                     "with this protocol (NaN in the maps)"},
-                                                     "Method": method, "Sources": series.paths})
+                write_quality(w, f"quality.{args.format}", arr, series.geometry, {"Method": method, "Sources": series.paths},
+                              "fitted", "flagged: at a bound, not converged or not identifiable with this "
+                              "protocol (NaN in the maps)")
                 continue
             w.write_image(f"{name}.{args.format}", arr.astype(np.float32), series.geometry,
                           sidecar={"Method": method, "Sources": series.paths, **(extra or {})})
@@ -42,8 +39,7 @@ def _write(args, series: "Series", maps: dict, method: str, extra: dict | None =
             print(f"  {name}: median {np.median(vals):.4g}, p5 {np.percentile(vals, 5):.4g}, "
                   f"p95 {np.percentile(vals, 95):.4g} over {vals.size} voxels")
     if quality is not None:
-        n_bad, n_in = int((quality == FLAGGED).sum()), int((quality > 0).sum())
-        print(f"  flagged {n_bad} of {n_in} voxels ({100.0 * n_bad / max(n_in, 1):.2g} %): NaN in the maps, 2 in quality")
+        print_flagged(quality)
 
 
 def _load(args, phases: bool = False):

@@ -8,7 +8,8 @@ import warnings
 
 from ..errors import Q2MRIError
 from ..names import TASK_NAMES
-from .args import add_common, add_register, number_list, progress_bar, write_registrations
+from .args import (add_common, add_register, number_list, print_flagged, progress_bar, write_quality,
+                   write_registrations)
 from .dicom import add_dicom_out
 
 
@@ -46,12 +47,19 @@ def cmd_predict(args) -> None:
     with OutputWriter(args.out) as w:
         for name, arr in res.maps.items():
             side = {"Task": args.task, "Model": res.model, "Sources": s.paths}
+            if name == "quality":
+                write_quality(w, f"quality.{args.format}", arr, s.geometry,
+                              {**side, "Method": "DESPOT1 identifiability of the inputs with the predicted B1"},
+                              "predicted", "flagged: the inputs determine no value here (NaN in the maps)")
+                continue
             if name == "consistency":
                 side["MeanConsistency"] = res.consistency
             w.write_image(f"{name}.{args.format}", arr.astype(np.float32), s.geometry, sidecar=side)
         write_registrations(w, s)
     print(f"wrote {', '.join(res.maps)} to {args.out}" +
           (f"; mean consistency residual {res.consistency:.4f}" if res.consistency is not None else ""))
+    if "quality" in res.maps:
+        print_flagged(res.maps["quality"])
     write_dicom_out(args, res.maps, s.geometry, args.task)
 
 

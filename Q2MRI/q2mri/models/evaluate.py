@@ -4,6 +4,8 @@ Training draws cases from seeds 0.. (phantoms.simulate.case_rng(seed, i)); evalu
 seed 10007 and up. Metrics inside the tissue mask (papers' definitions, q2mri.metrics),
 calibration of the uncertainty (fraction of truths inside the predicted 68 % and 95 %
 Laplace intervals: |y - mu| <= k b with k = ln(1/0.32) and ln 20), lesion-only errors,
+the fraction of voxels the prediction flagged (NaN where its inputs determine no value; left
+out of the other numbers, as a classical fit's flagged voxels are),
 for spgr-t1 the dependence of the T1 error on B1 (slope per 0.1 of B1), the task targets'
 regions (knee cartilage for t2star; R2* below and above 200 1/s for fatwater-ipop) and, for
 brain-t1t2, the Bland-Altman analysis of papers/001: per subject and tissue compartment (GM,
@@ -54,6 +56,7 @@ def evaluate_model(model: str, task_name: str, *, cases: int = 3, slices: int = 
     lesion: dict[str, list] = {k: [] for k in t.targets}
     lesion_sd: dict[str, list] = {k: [] for k in t.targets}     # (relative SD in lesions, elsewhere)
     cover = {k: [0, 0, 0] for k in t.targets}
+    flagged = {k: [0, 0] for k in t.targets}
     slopes = []
     roi_vals: dict[str, dict[str, list]] = {}
     roi_means: dict[str, list] = {k: [] for k in t.targets}
@@ -76,33 +79,38 @@ def evaluate_model(model: str, task_name: str, *, cases: int = 3, slices: int = 
             for k in t.targets:
                 truth, mu, sd = case.maps[k], pred.maps[k], pred.maps[f"{k}_sd"]
                 per_target[k].append(image_metrics(mu, truth, body))
-                err = np.abs(mu - truth)[body]
-                b = sd[body] / math.sqrt(2.0)
+                # voxels the prediction flagged (NaN: the inputs determine no value) are counted, not scored
+                ok = body & np.isfinite(mu) & np.isfinite(sd)
+                flagged[k][0] += int((body & ~ok).sum())
+                flagged[k][1] += int(body.sum())
+                err = np.abs(mu - truth)[ok]
+                b = sd[ok] / math.sqrt(2.0)
                 cover[k][0] += int((err <= K68 * b).sum())
                 cover[k][1] += int((err <= K95 * b).sum())
-                cover[k][2] += int(body.sum())
-                les = np.isin(case.labels, LESION_LABELS[ph]) & body
+                cover[k][2] += int(ok.sum())
+                les = np.isin(case.labels, LESION_LABELS[ph]) & ok
                 if les.sum() > 20:
                     lesion[k].append(image_metrics(mu, truth, les))
                     rel = sd / np.maximum(np.abs(mu), 1e-6)
-                    lesion_sd[k].append((float(np.median(rel[les])), float(np.median(rel[body & ~les]))))
+                    lesion_sd[k].append((float(np.median(rel[les])), float(np.median(rel[ok & ~les]))))
                 for roi, labs in ROIS[ph].items():
-                    m = np.isin(case.labels, labs) & body
+                    m = np.isin(case.labels, labs) & ok
                     if m.sum() > 20:
                         roi_vals.setdefault(roi, {}).setdefault(k, []).append(image_metrics(mu, truth, m))
                         roi_means[k].append((float(mu[m].mean()), float(truth[m].mean())))
                 if k == "R2s":
-                    for side, m in (("below", body & (truth < R2S_SPLIT)), ("above", body & (truth >= R2S_SPLIT))):
+                    for side, m in (("below", ok & (truth < R2S_SPLIT)), ("above", ok & (truth >= R2S_SPLIT))):
                         if m.sum() > 20:
                             r2s_split[side].append(float(np.abs(mu - truth)[m].mean()))
                 if k == "T1" and "B1" in case.maps:
-                    rel = (mu - truth)[body] / truth[body]
-                    slopes.append(np.polyfit(case.maps["B1"][body], rel, 1)[0] * 0.1)
+                    rel = (mu - truth)[ok] / truth[ok]
+                    slopes.append(np.polyfit(case.maps["B1"][ok], rel, 1)[0] * 0.1)
     out = {"protocol": [im.acq.to_bids() for im in imgs], "cases": cases, "seed": HELD_OUT_SEED, "targets": {}}
     for k in t.targets:
         mean = {m: float(np.mean([r[m] for r in per_target[k]])) for m in ("corr", "l1", "ssim", "mae", "mpe")}
         mean["coverage68"] = cover[k][0] / max(1, cover[k][2])
         mean["coverage95"] = cover[k][1] / max(1, cover[k][2])
+        mean["flagged_fraction"] = flagged[k][0] / max(1, flagged[k][1])
         if lesion[k]:
             mean["lesion"] = {m: float(np.mean([r[m] for r in lesion[k]])) for m in ("corr", "l1", "mae", "mpe")}
             les_sd, rest_sd = np.mean(lesion_sd[k], axis=0)

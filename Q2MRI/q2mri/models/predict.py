@@ -23,6 +23,7 @@ import torch
 from ..acquisition import LABEL, Acquisition
 from ..device import resolve_device
 from ..errors import Q2MRIError
+from ..fitting.quality import FLAGGED, quality_map
 from ..fitting.voxelwise import default_mask
 from ..phantoms.dataset import normalise_inputs
 from .registry import find_model, load_model
@@ -39,6 +40,29 @@ class Prediction:
     consistency: float | None                      # mean relative residual in the mask
     warnings: list[str] = field(default_factory=list)
     model: str = ""
+
+
+# Maps that stay where a voxel is flagged: B1 is a smooth field over the body, valid where the
+# voxel's own signals determine nothing.
+KEEP_WHERE_FLAGGED = {"B1", "B1_sd", "consistency"}
+
+
+def unidentifiable(task: str, images: Sequence[np.ndarray], acqs: Sequence[Acquisition],
+                   maps: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray | None:
+    """Voxels whose inputs determine no value, flagged as a classical fit flags them
+    (fitting.quality), or None where the task's inputs give no such test. spgr-t1 with two
+    flip angles: the DESPOT1 line through the two signals (papers/000 A.2), with the B1 the
+    network predicted, has no slope in (0, 1) (noise in low-signal tissue such as cortical bone
+    and tendon); the network's T1 there would be its clamp (about 8,600 ms), not a measurement."""
+    if task != "spgr-t1" or len(images) < 2:
+        return None
+    fas = [float(a.flip_angle_deg) for a in acqs]
+    if len({round(f, 6) for f in fas}) < 2:
+        return None
+    from ..fitting.vfa import fit_vfa
+    fit = fit_vfa(np.stack([np.abs(im) for im in images], -1), fas, float(acqs[0].tr_ms), b1=maps["B1"],
+                  mask=mask, refine=False, device="cpu")
+    return (fit["quality"] == FLAGGED) & mask
 
 
 AUTO_REFINE_STEPS = 10
@@ -128,6 +152,7 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
     x_all = np.stack(chans, 1).astype(np.float32)                       # (Z, C, Y, X)
     if mask is None:
         mask = default_mask(np.abs(np.stack([np.abs(im) for im in images], -1)), 0.05)
+    mask = np.asarray(mask, bool)
     for s in range(shape[0]):              # the training normalisation, per slice (x_all is our own copy)
         x_all[s] = normalise_inputs(x_all[s], mask[s], t.normalise, t.complex_inputs)
     acq = _acq_tensor(t, acquisitions)
@@ -192,4 +217,13 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
     if task in RESYNTHESIS:
         result["consistency"] = cons_map
         scalar = float(cons_map[mask].mean()) if mask.any() else 0.0
+    flagged = unidentifiable(task, images, acquisitions, outs, mask)
+    if flagged is not None:
+        # a failed voxel is flagged, never a plausible number: NaN in its maps, 2 in quality
+        for k in result:
+            if k not in KEEP_WHERE_FLAGGED:
+                result[k] = np.where(flagged, np.nan, result[k]).astype(np.float32)
+        result["quality"] = quality_map(mask, flagged)
+        notes.append(f"flagged {int(flagged.sum())} of {int(mask.sum())} voxels where the inputs determine no value "
+                     f"(NaN in the maps, 2 in quality)")
     return Prediction(result, scalar, notes, str(folder))
