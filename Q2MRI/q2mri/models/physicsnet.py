@@ -199,7 +199,12 @@ class FatWaterPhysics(TaskPhysics):
         ff = ctx["ff"].clamp(1e-3, 1 - 1e-3)
         logit = torch.log(ff / (1 - ff))[:, None] + full[:, :k]
         pdff_heads = 100.0 * torch.sigmoid(logit)                        # 0-100 % by construction
-        pdff = pdff_heads.mean(1)
+        # The median of the heads, not their mean: two echoes leave the fat-water ambiguity, and a
+        # head whose sigmoid saturates on the water-dominant side in fat gets no gradient back, so
+        # one stuck head of four capped the mean at 75 % in fat (PDFF MAE 11.3 pp held out; the
+        # median 8.2). Its disagreement still enters the SD (the heads' spread).
+        srt = pdff_heads.sort(1).values
+        pdff = srt[:, (k - 1) // 2: k // 2 + 1].mean(1)
         r2s_heads = 1000.0 * torch.exp(_bounded(full[:, k:2 * k], 4.0)) / 30.0    # 1/s, centred at 33 1/s
         r2s = r2s_heads.mean(1)
         b0 = 500.0 * full[:, 2 * k]
