@@ -26,7 +26,7 @@ for log in sorted(runs.glob("*/loss_log.csv")):
     d = np.atleast_1d(np.genfromtxt(log, delimiter=",", names=True))
     if not card.exists() or d.size < 20 or int(d["step"][-1]) != json.loads(card.read_text())["training"]["steps"]:
         continue
-    step, loss = {}, {}
+    loss = {}
     for s_, l_ in zip(d["step"].astype(int), d["paper_loss"]):
         loss[s_] = l_                                  # the later row of a step logged twice
     step = np.array(sorted(loss))

@@ -15,9 +15,10 @@ by physics layers that turn its outputs into maps (assemble):
   with the predicted B1, a differentiable layer; the network adds a residual of at most
   +-15 % (in log T1). With one image, T1 is the network's (an ensemble of heads).
 - t2star: the apparent T2* of the echo ratio, -TE / ln(S_GRE / S_SPGR), is an input; the
-  output is centred on the ratio with the predicted T1, B1 and PDFF weightings divided out; fatwater-ipop: the two-point Dixon fat fraction (fitting.dixon) and
-  the echo phase difference are inputs, PDFF = 100 sigmoid(.) is bounded by construction;
-  brain-t1t2: the MPRAGE/GRE and FLAIR/GRE log ratios (PD and receive cancel) are inputs.
+  output is centred on the ratio with the predicted T1, B1 and PDFF weightings divided out.
+- fatwater-ipop: the two-point Dixon fat fraction (fitting.dixon) and the echo phase
+  difference are inputs; PDFF = 100 sigmoid(.) is bounded by construction (the heads' median).
+- brain-t1t2: the MPRAGE/GRE and FLAIR/GRE log ratios (PD and receive cancel) are inputs.
 - Uncertainty: a Laplace scale per map (aleatoric) plus the spread of an ensemble of output
   heads trained on different bootstrap masks of the voxels (epistemic), combined as
   b = sqrt((c1 b_ale)^2 + (c2 b_epi)^2), with c1, c2 fitted on held-out calibration cases
