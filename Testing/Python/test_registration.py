@@ -113,8 +113,13 @@ def test_vfa_with_motion_between_flip_angles_returns_to_motion_free_accuracy_wit
     assert [x["Transform"] for x in reg["Registrations"]] == ["transform_input2.tfm", "transform_input3.tfm",
                                                               "transform_input4.tfm"]
     back = sitk.ReadTransform(str(tmp_path / "f2" / "transform_input2.tfm"))
-    p = _points(g, case.maps["PD"] > 0)[0].tolist()
-    assert np.linalg.norm(np.subtract(back.TransformPoint(p), _motion(g, *MOTIONS[0]).TransformPoint(p))) < 0.5
+    true = _motion(g, *MOTIONS[0])
+    # sub-voxel everywhere in the body: under half the in-plane voxel (0.78 mm) at every point.
+    # Across contrasts the result moves by ~0.1 mm with ITK's thread count (0.55-0.62 mm at the
+    # worst point on 1-8 threads), so a tighter bound at one point tests the machine, not the code
+    err = [np.linalg.norm(np.subtract(back.TransformPoint(p), true.TransformPoint(p)))
+           for p in _points(g, case.maps["PD"] > 0)[::50].tolist()]
+    assert max(err) < 0.5 * min(g.spacing), (max(err), np.median(err))
 
 
 def test_register_command_writes_the_image_and_a_transform_itk_reads(knee, tmp_path, cli):
