@@ -118,6 +118,32 @@ def test_pdff_is_bounded_for_any_input_and_weights():
     assert pdff.min() >= 0 and pdff.max() <= 100 and torch.isfinite(sd).all()
 
 
+def test_a_saturated_pdff_head_still_learns_through_its_logit():
+    # A head whose sigmoid saturates on the wrong side (0 % in fat) must still get the gradient
+    # back: for the cross-entropy on the logit it is (p - y) per kept voxel, by hand, where an L1
+    # on the fraction gives p (1 - p) ~ 0 there (three of four bundled heads were stuck so).
+    torch.manual_seed(4)
+    net = _net("fatwater-ipop").train()
+    x = torch.randn(1, 4, 48, 48)
+    acq = _acq((3, 11, 1.048), (3, 11, 4.084))
+    net(x, acq)
+    logit = net.phys.logits["PDFF"]
+    with torch.no_grad():
+        logit.fill_(-9.0)                                   # every head stuck near 0 %
+    logit.retain_grad()
+    i = net.cfg.targets.index("PDFF")
+    yn = torch.zeros(1, len(net.cfg.targets), 48, 48)
+    yn[:, i] = 90.0 / net.scales[0, i, 0, 0]                # the truth: 90 % fat
+    net._aux = {"PDFF": 100 * torch.sigmoid(logit) / net.scales[0, i, 0, 0]}
+    net.aux_loss(yn, torch.ones(1, 48, 48, dtype=torch.bool)).backward()
+    g = logit.grad
+    kept = g != 0
+    assert 0.4 < kept.float().mean() < 0.8                   # each head's bootstrap share of voxels
+    p = 1 / (1 + math.exp(9.0))
+    expected = (p - 0.9) / kept.sum().item()                # (p - y) / kept (head, voxel) pairs
+    assert torch.allclose(g[kept], torch.tensor(expected), rtol=1e-4)
+
+
 def test_ensemble_spread_enters_the_uncertainty():
     torch.manual_seed(3)
     net = _net("spgr-t1")

@@ -199,6 +199,7 @@ class FatWaterPhysics(TaskPhysics):
         k = self.k
         ff = ctx["ff"].clamp(1e-3, 1 - 1e-3)
         logit = torch.log(ff / (1 - ff))[:, None] + full[:, :k]
+        self.logits = {"PDFF": logit}                                    # for the heads' own loss
         pdff_heads = 100.0 * torch.sigmoid(logit)                        # 0-100 % by construction
         # The median of the heads, not their mean: two echoes leave the fat-water ambiguity, and a
         # head whose sigmoid saturates on the water-dominant side in fat gets no gradient back, so
@@ -298,12 +299,24 @@ class PhysicsNet(nn.Module):
 
     def aux_loss(self, yn: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Each ensemble head learns on its own bootstrap half of the voxels, so that the heads
-        disagree where the data do not decide (the epistemic spread)."""
+        disagree where the data do not decide (the epistemic spread).
+
+        A head that is a sigmoid (PDFF) learns through its logit, with the binary cross-entropy
+        against the true fraction: its gradient there is (p - y), which never vanishes. With an
+        L1 on the fraction the gradient carries sigmoid' and dies where the head saturates; three
+        of four fat-water heads stayed stuck at 0 % in liver or fat that way (the logit's base,
+        the magnitude Dixon fraction, is clamped to 1e-3 where R2* decay makes it negative)."""
         loss = yn.new_zeros(())
+        logits = getattr(self.phys, "logits", {})
         for t, h in self._aux.items():
             i = self.cfg.targets.index(t)
             keep = (torch.rand_like(h) < 0.6) & mask[:, None]
-            loss = loss + ((h - yn[:, i:i + 1]).abs() * keep).sum() / keep.sum().clamp_min(1)
+            if t in logits:
+                y = (yn[:, i:i + 1] * self.scales[0, i, 0, 0] / 100.0).clamp(0, 1).expand_as(h)
+                err = F.binary_cross_entropy_with_logits(logits[t].float(), y, reduction="none")
+            else:
+                err = (h - yn[:, i:i + 1]).abs()
+            loss = loss + (err * keep).sum() / keep.sum().clamp_min(1)
         return loss
 
     def forward(self, x: torch.Tensor, acq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
