@@ -84,3 +84,34 @@ def test_uncertainty_is_positive_and_calibrated_on_a_held_out_subject():
     inside68 = (err <= np.log(1 / 0.32) * b).mean()
     inside95 = (err <= np.log(20.0) * b).mean()
     assert 0.55 < inside68 < 0.85 and 0.88 < inside95 < 0.99, (inside68, inside95)
+
+
+@pytest.mark.parametrize("task", sorted(SHIPPED))
+def test_batchnorm_folded_for_inference_gives_the_same_maps(task):
+    # predict folds each BatchNorm into its convolution (models.unet.fuse_batchnorm); the folded
+    # copy must compute what the trained network computes, on a held-out subject's own inputs
+    import torch
+    from q2mri.models.predict import _acq_tensor
+    from q2mri.phantoms.dataset import normalise_inputs
+    from q2mri.models.registry import find_model, load_model
+    from q2mri.models.unet import fuse_batchnorm
+    t = TASKS[task]
+    case, _, images, acqs = _subject({"spgr-t1": "knee", "t2star": "knee", "fatwater-ipop": "liver",
+                                      "brain-t1t2": "brain"}[task], task, 10101, slices=2)
+    net, _ = load_model(find_model(None, task))
+    chans = []
+    for im in images:
+        chans += [im.real, im.imag] if t.complex_inputs else [np.abs(im)]
+    while len(chans) < t.channels:
+        chans.append(np.zeros_like(chans[0], dtype=np.float32))
+    x = np.stack(chans, 1).astype(np.float32)
+    body = case.maps["PD"] > 0
+    x = torch.from_numpy(np.stack([normalise_inputs(x[i], body[i], t.normalise, t.complex_inputs) for i in range(len(x))]))
+    a = _acq_tensor(t, acqs)[None].expand(len(x), -1)
+    folded = fuse_batchnorm(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())      # the original is untouched
+    with torch.no_grad():
+        (m0, s0), (m1, s1) = net(x, a), folded(x, a)
+    scale = m0.flatten(2).abs().amax(-1)[..., None, None] + 1e-6
+    assert ((m1 - m0).abs() / scale).max() < 1e-3 and ((s1 - s0).abs() / (s0.abs() + scale)).max() < 1e-3

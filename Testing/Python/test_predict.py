@@ -142,6 +142,28 @@ def test_consistency_of_every_task_is_small_for_truth_and_grows_with_corruption(
     assert clean.item() < limit and bad.item() > 1.5 * clean.item(), (clean.item(), bad.item())
 
 
+def test_spgr_resynthesis_is_the_water_fat_model_with_no_fat_and_no_decay():
+    # spgr-t1's consistency skips the fat phasors; it must equal |spgr_water_fat| at PDFF = 0,
+    # R2* = 0, at each slice's own FA, TR and TE, and spgr's closed form by hand at one voxel
+    import math
+    from q2mri import physics
+    from q2mri.models.tasks import spgr_resynthesis
+    g = torch.Generator().manual_seed(0)
+    t1, pd = 100 + 3000 * torch.rand(3, 8, 8, generator=g), torch.rand(3, 8, 8, generator=g)
+    b1 = 0.7 + 0.6 * torch.rand(3, 8, 8, generator=g)
+    acq = torch.tensor([[5.0, 15.0, 0.032, 0, 3, 20.0, 15.0, 0.032, 0, 3]] * 2 + [[30.0, 8.0, 2.0, 0, 3, 0, 0, 0, 0, 0]])
+    out = spgr_resynthesis({"T1": t1, "PD": pd, "B1": b1}, acq)
+    for b in range(3):
+        for i in range(2):
+            fa, tr, te = (acq[b, 5 * i + k].reshape(1, 1, 1) for k in range(3))
+            full = physics.spgr_water_fat(t1[b:b + 1], pd[b:b + 1], torch.zeros(1, 8, 8), torch.zeros(1, 8, 8),
+                                          torch.zeros(1, 8, 8), fa, tr.clamp_min(1e-3), te.reshape(1), b1[b:b + 1])
+            assert torch.allclose(out[b, i], full[0, ..., 0].abs(), rtol=1e-5, atol=1e-7)
+    a, e = math.radians(5.0 * b1[0, 0, 0].item()), math.exp(-15.0 / t1[0, 0, 0].item())
+    assert math.isclose(out[0, 0, 0, 0].item(), pd[0, 0, 0].item() * math.sin(a) * (1 - e) / (1 - math.cos(a) * e),
+                        rel_tol=1e-5)
+
+
 def test_scan_specific_refinement_lowers_the_physics_residual(sample, tiny_model):
     from q2mri.io import read_acquisitions
     from q2mri.models.predict import predict

@@ -76,7 +76,7 @@ def modulate(x: torch.Tensor, film: tuple[torch.Tensor, torch.Tensor] | None) ->
     if film is None:
         return x
     gamma, beta = film
-    return x * (1 + gamma) + beta
+    return torch.addcmul(beta, x, 1 + gamma)          # x (1 + gamma) + beta in one pass
 
 
 class Backbone(nn.Module):

@@ -28,6 +28,7 @@ from ..fitting.voxelwise import default_mask
 from ..phantoms.dataset import normalise_inputs
 from .registry import find_model, load_model
 from .tasks import RESYNTHESIS, TASKS, Task, consistency
+from .unet import fuse_batchnorm
 
 ACQ_FIELDS = ("flip_angle_deg", "tr_ms", "te_ms", "ti_ms", "field_strength_t")
 # Physically non-negative maps: a negative network output is clipped to 0 (B0 is signed).
@@ -171,6 +172,7 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
         net = refine_scan_specific(net, t, xs, acq[None].expand(z, -1).to(dev), ms,
                                    steps=refine_steps)
         notes.append(f"refined on this scan for {refine_steps} steps (papers/004)")
+    net = fuse_batchnorm(net)
     start = 0
     if progress:
         progress(0, z)

@@ -10,6 +10,7 @@ scale per slice and channel (least squares).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -111,6 +112,10 @@ def _gre_magnitude(maps: dict[str, torch.Tensor], fa, tr, te, t2s=None, pdff=Non
     slice's own TE. Slices sharing a TE go through one call (at prediction all do), so the
     cost is linear in the batch, not quadratic as one call with every TE as an echo axis."""
     t1 = maps["T1"].clamp_min(1.0)
+    if t2s is None and pdff is None:
+        # water only, no decay: |S| is spgr itself (spgr_water_fat with PDFF = 0 and R2* = 0),
+        # without the complex fat phasors that cost a third of a spgr-t1 prediction
+        return physics.spgr(t1, maps["PD"], fa, tr.clamp_min(1e-3), 0.0, math.inf, maps.get("B1", 1.0))
     f = torch.zeros_like(t1) if pdff is None else pdff.clamp(0, 100)
     r2s = torch.zeros_like(t1) if t2s is None else 1000.0 / t2s.clamp_min(0.05)
     b1 = maps.get("B1", torch.ones_like(t1))
