@@ -173,6 +173,30 @@ def test_calibration_finds_the_factor_of_a_known_miscalibration():
     assert c1 == pytest.approx(2.0, rel=0.15)
 
 
+def test_recalibration_records_the_factor_its_weights_carry_since_training(tmp_path):
+    from safetensors.torch import load_file
+    from q2mri.models.calibrate import recalibrate_on_subjects
+    from q2mri.models.registry import save_model
+    torch.manual_seed(5)
+    net = _net("fatwater-ipop")
+    folder = save_model(net, tmp_path / "fw", {"task": "fatwater-ipop", "inputs": [], "outputs": list(net.cfg.targets)})
+    sd0 = net.sd_scale.detach().clone()
+    small = dict(cases=1, slices=2, matrix=64)
+    r1 = recalibrate_on_subjects(folder, "fatwater-ipop", **small)
+    r2 = recalibrate_on_subjects(folder, "fatwater-ipop", **small)
+    sd2 = load_file(str(folder / "weights.safetensors"))["sd_scale"]
+    for j, k in enumerate(net.cfg.targets):
+        assert r1[k]["cumulative_factor"] == pytest.approx(r1[k]["factor"])
+        assert r2[k]["cumulative_factor"] == pytest.approx(r1[k]["factor"] * r2[k]["factor"])
+        assert (sd2[j] / sd0[j]).item() == pytest.approx(r2[k]["cumulative_factor"], rel=1e-5)   # what the weights carry
+    save_model(net, folder, {"task": "fatwater-ipop", "inputs": [], "outputs": list(net.cfg.targets)})   # as training does
+    r3 = recalibrate_on_subjects(folder, "fatwater-ipop", **small)
+    sd3 = load_file(str(folder / "weights.safetensors"))["sd_scale"]
+    for j, k in enumerate(net.cfg.targets):
+        assert r3[k]["cumulative_factor"] == pytest.approx(r3[k]["factor"])
+        assert (sd3[j] / sd0[j]).item() == pytest.approx(r3[k]["cumulative_factor"], rel=1e-5)
+
+
 def test_bank_samples_are_images_of_their_truth_and_training_on_them_learns(tmp_path):
     from q2mri.models.bank import BankDataset, build_bank
     from q2mri.models.train import TrainConfig, train

@@ -108,7 +108,8 @@ def recalibrate_on_subjects(model_dir, task_name: str, cases: int = 3, slices: i
     calibration slices come from the same simulator but are few, and held-out subjects showed
     68 % intervals holding ~55 %. The factor f per map multiplies both sd_scale and epi_scale
     (b = sqrt((c1 b_ale)^2 + (c2 b_epi)^2) scales by f); the weights file and its card's SHA256
-    are rewritten. Returns {map: {factor, coverage68_before, coverage95_after}}."""
+    are rewritten. Returns {map: {factor, cumulative_factor, coverage68_before, coverage95_after}};
+    cumulative_factor is the product over recalibrations of these same weights since training."""
     import json
     from pathlib import Path
 
@@ -136,18 +137,23 @@ def recalibrate_on_subjects(model_dir, task_name: str, cases: int = 3, slices: i
                 m = (case.maps["PD"] > 0) & (mu != 0) & np.isfinite(mu) & np.isfinite(sd) & (sd > 0)
                 ratios[k].append(np.abs(mu - truth)[m] / (K68 * sd[m] / math.sqrt(2.0)))
     weights = model_dir / "weights.safetensors"
+    card_path = model_dir / "card.json"
+    card = json.loads(card_path.read_text())
+    # factors compound on weights an earlier recalibration wrote (its record is in their card; the
+    # checksum ties card and weights); training writes a fresh card, so a new run starts at 1
+    earlier = card.get("recalibration", {}).get("per_map", {})
     state = load_file(str(weights))
     report = {}
     for j, k in enumerate(t.targets):
         r = np.concatenate(ratios[k])
         f = float(np.quantile(r, 0.68))
-        report[k] = {"factor": f, "coverage68_before": float((r <= 1).mean()),
+        before = earlier.get(k, {})
+        report[k] = {"factor": f, "cumulative_factor": f * before.get("cumulative_factor", before.get("factor", 1.0)),
+                     "coverage68_before": float((r <= 1).mean()),
                      "coverage95_after": float((r / f <= K95 / K68).mean())}
         for name in ("sd_scale", "epi_scale"):
             state[name][j] = state[name][j] * f
     save_file(state, str(weights))
-    card_path = model_dir / "card.json"
-    card = json.loads(card_path.read_text())
     card["sha256"] = sha256(weights)
     card.setdefault("calibration", {})
     card["recalibration"] = {"subjects": f"{cases} per phantom, seeds {RECAL_SEED}+", "per_map": report}
