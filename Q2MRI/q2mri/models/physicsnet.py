@@ -17,7 +17,8 @@ by physics layers that turn its outputs into maps (assemble):
 - t2star: the apparent T2* of the echo ratio, -TE / ln(S_GRE / S_SPGR), is an input; the
   output is centred on the ratio with the predicted T1, B1 and PDFF weightings divided out.
 - fatwater-ipop: the two-point Dixon fat fraction (fitting.dixon) and the echo phase
-  difference are inputs; PDFF = 100 sigmoid(.) is bounded by construction (the heads' median).
+  difference are inputs; PDFF = 100 sigmoid(.) is bounded by construction (the heads' median;
+  each head learns through its logit, aux_loss).
 - brain-t1t2: the MPRAGE/GRE and FLAIR/GRE log ratios (PD and receive cancel) are inputs.
 - Uncertainty: a Laplace scale per map (aleatoric) plus the spread of an ensemble of output
   heads trained on different bootstrap masks of the voxels (epistemic), combined as
