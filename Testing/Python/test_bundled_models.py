@@ -115,3 +115,24 @@ def test_batchnorm_folded_for_inference_gives_the_same_maps(task):
         (m0, s0), (m1, s1) = net(x, a), folded(x, a)
     scale = m0.flatten(2).abs().amax(-1)[..., None, None] + 1e-6
     assert ((m1 - m0).abs() / scale).max() < 1e-3 and ((s1 - s0).abs() / (s0.abs() + scale)).max() < 1e-3
+
+
+def test_fat_fraction_network_separates_fat_and_water_tissue_by_tissue():
+    # Each organ, not only the whole-body correlation: with its ensemble heads stuck on one side
+    # of the two-echo fat-water ambiguity the previous network read this steatotic liver (14 %)
+    # as 0.3 %. The liver bound is loose on purpose: from this pair the network gives about
+    # 8.5-9 % whatever the liver's fat (true 3.0, 5.6 and 14.1 % on three held-out abdomens),
+    # a prior rather than a measurement, which the README and the card say.
+    case, _, images, acqs = _subject("liver", "fatwater-ipop", 30011)
+    with pytest.warns(UserWarning, match="do not grade steatosis"):       # the caveat reaches the user
+        result = predict("fatwater-ipop", images, acqs, device="cpu")
+    assert any("training prior" in n for n in result.warnings)
+    pred = result.maps["PDFF"]
+    names = {v: k for k, v in case.label_names.items()}
+    got = {}
+    for name in ("liver", "subcutaneous fat", "muscle", "spleen"):
+        m = (case.labels == names[name]) & (pred != 0)
+        got[name] = (float(np.median(pred[m])), float(np.median(case.maps["PDFF"][m])))
+    assert got["liver"][1] > 10.0, got                      # the subject is steatotic
+    assert abs(got["liver"][0] - got["liver"][1]) < 6.0, got
+    assert got["subcutaneous fat"][0] > 85.0 and got["muscle"][0] < 5.0 and got["spleen"][0] < 5.0, got

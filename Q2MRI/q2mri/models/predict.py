@@ -140,6 +140,9 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
         notes.append(f"model {folder.name} is below its accuracy targets on held-out simulated subjects "
                      f"(card: {folder / 'card.md'}); check its numbers before relying on the maps")
         warnings.warn(notes[-1])
+    if card.get("caveat"):           # what a held-out check found that the targets do not show
+        notes.append(f"model {folder.name}: {card['caveat']}")
+        warnings.warn(notes[-1])
     chans = []
     for im in images:
         if t.complex_inputs:

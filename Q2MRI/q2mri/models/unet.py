@@ -8,8 +8,6 @@ and T2 as output channels.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -29,7 +27,13 @@ def fuse_batchnorm(net: nn.Module) -> nn.Module:
     into one convolution (torch.nn.utils.fusion; eval-mode statistics), which drops a tenth of
     a CPU prediction's time. Outputs agree to float rounding; the copy must not be trained."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
-    out = copy.deepcopy(net).eval()
+
+    from .registry import build_model
+    # a fresh network from the configuration and weights, not a deepcopy: a network refined on the
+    # scan (papers/004) still holds its last training step's tensors, which deepcopy refuses
+    out = build_model(net.cfg)
+    out.load_state_dict(net.state_dict())
+    out = out.to(next(net.parameters()).device).eval()
     for seq in out.modules():
         if not isinstance(seq, nn.Sequential):
             continue
