@@ -32,7 +32,9 @@ REPORTS = {
     "fatwater-ipop": {"liver in/out-of-phase pair (papers/000)": None},
     "brain-t1t2": {"MPRAGE + GRE + FLAIR (papers/001)": [{}, {}, {}], "MPRAGE only (papers/002 setting)": [{}]},
 }
-# What a held-out check found that the metrics table does not show, said at the top of the card.
+# What a held-out check found that the metrics table does not show, said at the top of the card
+# and in a warning on every prediction. Re-measure it (tissue medians on held-out abdomens, as
+# Testing/Python/test_bundled_models.py does) and edit or drop it when the model is retrained.
 CAVEATS = {
     "fatwater-ipop": "In the liver this network gives about 8.5-9 % PDFF whatever the liver's fat (held-out "
                      "abdomens with a true 3.0, 5.6 and 14.1 %): there it is the training prior, not a "

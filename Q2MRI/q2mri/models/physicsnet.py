@@ -203,9 +203,9 @@ class FatWaterPhysics(TaskPhysics):
         self.logits = {"PDFF": logit}                                    # for the heads' own loss
         pdff_heads = 100.0 * torch.sigmoid(logit)                        # 0-100 % by construction
         # The median of the heads, not their mean: two echoes leave the fat-water ambiguity, and a
-        # head whose sigmoid saturates on the water-dominant side in fat gets no gradient back, so
-        # one stuck head of four capped the mean at 75 % in fat (PDFF MAE 11.3 pp held out; the
-        # median 8.2). Its disagreement still enters the SD (the heads' spread).
+        # head on the wrong side of it moves the mean by up to 25 pp (one stuck head capped the mean
+        # at 75 % in fat before the heads learned through their logits, aux_loss). Its disagreement
+        # still enters the SD (the heads' spread).
         srt = pdff_heads.sort(1).values
         pdff = srt[:, (k - 1) // 2: k // 2 + 1].mean(1)
         r2s_heads = 1000.0 * torch.exp(_bounded(full[:, k:2 * k], 4.0)) / 30.0    # 1/s, centred at 33 1/s
