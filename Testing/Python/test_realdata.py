@@ -98,6 +98,54 @@ def test_philips_dicom_folders_read_directly_are_converted_too(cli, tmp_path):
     assert np.nanmedian(np.abs(got / t1 - 1)) < 0.02
 
 
+def _set_flag(nii, value):
+    side = nii.with_name(nii.name.replace(".nii.gz", ".json"))
+    d = json.loads(side.read_text())
+    d["UsePhilipsFloatNotDisplayScaling"] = value
+    side.write_text(json.dumps(d))
+
+
+def test_philips_header_decides_when_the_sidecar_flag_contradicts_it(cli, tmp_path):
+    """As in a real Philips IR series: the sidecar says floating point (flag 1), but the NIfTI's
+    scl_slope is the rescale slope, so the voxels hold display values and must be converted."""
+    paths, t1 = _philips_vfa(tmp_path, scaling="n")
+    for p in paths:
+        _set_flag(p, 1)
+    r = _fit(cli, ["fit", "vfa", *sum((["--input", p] for p in paths), []), "--mask", _ones(tmp_path, paths[0])], tmp_path / "o")
+    assert r.code == 0, r.err
+    assert r.err.count("Philips display values converted") == 3
+    assert r.err.count("UsePhilipsFloatNotDisplayScaling = 1, but the NIfTI header") == 3
+    got = read_image(tmp_path / "o" / "T1.nii.gz").array
+    assert np.nanmax(np.abs(got / _on_grid_of(paths[0], t1) - 1)) < 0.02
+    # the other contradiction: floating-point values (slope 1 / SS) under a flag of 0 are left alone
+    fps, _ = _philips_vfa(tmp_path / "fp", scaling="y")
+    for p in fps:
+        _set_flag(p, 0)
+    r = _fit(cli, ["fit", "vfa", *sum((["--input", p] for p in fps), []), "--mask", _ones(tmp_path / "fp", fps[0])],
+             tmp_path / "o2")
+    assert r.code == 0, r.err
+    assert "already floating-point values" in r.err and "display values converted" not in r.err
+    got = read_image(tmp_path / "o2" / "T1.nii.gz").array
+    assert np.nanmax(np.abs(got / _on_grid_of(fps[0], t1) - 1)) < 0.02
+
+
+def test_philips_header_slope_that_fits_neither_is_refused(cli, tmp_path):
+    import nibabel as nib
+    paths, _ = _philips_vfa(tmp_path, scaling="n")
+    img = nib.load(str(paths[1]))
+    data = np.asanyarray(img.dataobj.get_unscaled())
+    out = nib.Nifti1Image(data, img.affine, img.header)
+    out.header.set_slope_inter(7.0, 0.0)
+    before = paths[1].read_bytes()
+    nib.save(out, str(paths[1]))
+    r = _fit(cli, ["fit", "vfa", *sum((["--input", p] for p in paths), [])], tmp_path / "o")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert "scl_slope 7" in r.err and "RS 1.5" in r.err and f"SS {3.0e4 / 3.5:g}" in r.err     # the fixture's second series
+    assert len(r.err.strip().splitlines()) == 1 or r.err.strip().splitlines()[-1].startswith("q2mri: error:")
+    assert not (tmp_path / "o").exists()
+    assert before != paths[1].read_bytes()
+
+
 def _ones(tmp_path, like):
     from q2mri.io.writer import write_single
     v = read_image(like)

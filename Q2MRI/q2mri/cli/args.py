@@ -78,4 +78,4 @@ def write_quality(w, filename: str, quality, geometry, sidecar: dict, inside: st
 def print_flagged(quality) -> None:
     from ..fitting.quality import FLAGGED
     n_bad, n_in = int((quality == FLAGGED).sum()), int((quality > 0).sum())
-    print(f"  flagged {n_bad} of {n_in} voxels ({100.0 * n_bad / max(n_in, 1):.2g} %): NaN in the maps, 2 in quality")
+    print(f"  flagged {n_bad} of {n_in} voxels ({100.0 * n_bad / max(n_in, 1):.2g} %): 2 in quality (see its sidecar)")

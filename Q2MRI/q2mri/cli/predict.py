@@ -48,9 +48,13 @@ def cmd_predict(args) -> None:
         for name, arr in res.maps.items():
             side = {"Task": args.task, "Model": res.model, "Sources": s.paths}
             if name == "quality":
+                fam = res.familiarity
                 write_quality(w, f"quality.{args.format}", arr, s.geometry,
-                              {**side, "Method": "DESPOT1 identifiability of the inputs with the predicted B1"},
-                              "predicted", "flagged: the inputs determine no value here (NaN in the maps)")
+                              {**side, "Method": "DESPOT1 identifiability of the inputs with the predicted B1 (two flip "
+                                                 "angles); slices unfamiliar to the network (models.familiarity)",
+                               "FeatureDistanceOverLimit": None if fam is None else [round(float(v), 3) for v in fam]},
+                              "predicted", "flagged: the inputs determine no value here (NaN in the maps), or the "
+                                           "slice is unfamiliar to the network (maps kept, SD widened)")
                 continue
             if name == "consistency":
                 side["MeanConsistency"] = res.consistency

@@ -19,7 +19,7 @@ def cmd_train(args) -> None:
                       fold=args.fold, seed=args.seed, cases=args.cases, slices=args.slices, matrix=args.matrix,
                       device=args.device, init=args.init, resume=args.resume, bank=args.bank, bank_cases=args.bank_cases,
                       calibration_cases=args.calibration_cases, ensemble=args.ensemble, convs=args.convs,
-                      workers=args.workers, command="q2mri " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+                      workers=args.workers, randomize=not args.no_randomize, command="q2mri " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     bar = progress_bar("train", args.quiet)
     out = train(cfg, progress=lambda s, n, loss: bar(s, n))
     print(f"wrote {out} ({describe(out)})")
@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the bank's last N cases per phantom: not trained on; the uncertainty is recalibrated on them")
     p.add_argument("--ensemble", type=int, default=4, metavar="K", help="output heads per primary map (physics)")
     p.add_argument("--convs", type=int, default=2, metavar="N", help="convolution groups per U-Net scale (physics)")
+    p.add_argument("--no-randomize", action="store_true",
+                   help="bank samples without the scanner and field-of-view randomization (stripping, slabs, receive "
+                        "coils, resolution, g-factor noise, B1 perturbations, quarter turns)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="processes building the bank")
     p.add_argument("--levels", type=int, default=4)
     p.add_argument("--width", type=int, default=16, help="channels of the first level (doubling per level)")

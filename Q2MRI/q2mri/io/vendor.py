@@ -4,9 +4,11 @@
   signal, comparable between images) is FP = (DV RS + RI) / (RS SS), with DV the stored
   value, RS/RI the rescale slope and intercept (0028,1053)/(0028,1052) and SS the private
   scale slope (2005,100E). A NIfTI from dcm2niix holds DV RS + RI (its scl_slope/scl_inter
-  are RS/RI) unless dcm2niix already wrote floating-point values, which its sidecar says with
-  UsePhilipsFloatNotDisplayScaling = 1; otherwise the sidecar carries PhilipsRescaleSlope,
-  PhilipsRescaleIntercept and PhilipsScaleSlope, and FP = value / (RS SS). A DICOM folder read
+  are RS/RI) unless dcm2niix already wrote floating-point values (scl_slope 1 / SS). The
+  sidecar's UsePhilipsFloatNotDisplayScaling says which, but real files contradict it (a flag
+  of 1 over a header slope equal to RS): the header is what the reader applies, so it decides,
+  against the sidecar's PhilipsRescaleSlope and PhilipsScaleSlope; FP = value / (RS SS) for
+  display values, and a slope that is neither RS nor 1 / SS is refused. A DICOM folder read
   here comes with RS/RI applied by the reader, and the same division by RS SS gives FP. The
   factor changes between series (and between images of one series), which is what broke VFA
   and IR fits on Philips data: images of one series must be on the FP scale before they are
@@ -54,13 +56,32 @@ def philips_fp_factor(vol: Volume, sidecar: dict | None) -> tuple[list[float] | 
     note to print (None when nothing is to be done)."""
     n = vol.array.shape[0] if vol.is_4d else 1
     if sidecar is not None:
-        if int(sidecar.get("UsePhilipsFloatNotDisplayScaling", 0) or 0) == 1:
+        flag = int(sidecar.get("UsePhilipsFloatNotDisplayScaling", 0) or 0) == 1
+        if "PhilipsScaleSlope" not in sidecar:
             return None, ""
-        if "PhilipsScaleSlope" in sidecar:
-            ss = _per_volume(sidecar["PhilipsScaleSlope"], n, "PhilipsScaleSlope", vol.path)
-            rs = _per_volume(sidecar.get("PhilipsRescaleSlope", 1.0), n, "PhilipsRescaleSlope", vol.path)
-            return _factors(rs, ss, vol.path)
-        return None, ""
+        ss = _per_volume(sidecar["PhilipsScaleSlope"], n, "PhilipsScaleSlope", vol.path)
+        rs = _per_volume(sidecar.get("PhilipsRescaleSlope", 1.0), n, "PhilipsRescaleSlope", vol.path)
+        slope = nifti_slope(vol.path)
+        if slope is None:                 # not a NIfTI: only the sidecar's flag can tell
+            return (None, "") if flag else _factors(rs, ss, vol.path)
+        # What the reader applies decides (issue [realscans]): a header slope equal to RS means the
+        # voxels read are display values DV RS + RI; equal to 1 / SS, dcm2niix already wrote FP.
+        display, floating = _close(slope, rs[0]), _close(slope, 1.0 / ss[0]) if ss[0] else False
+        if display and not floating:
+            f, note = _factors(rs, ss, vol.path)
+            if flag:
+                note += (f"; its sidecar says UsePhilipsFloatNotDisplayScaling = 1, but the NIfTI header's scl_slope "
+                         f"{slope:g} is the rescale slope RS: the voxels hold display values, so the header was followed")
+            return f, note
+        if floating:
+            if not flag:
+                return None, (f"{vol.path}: the NIfTI header's scl_slope {slope:g} is 1 / PhilipsScaleSlope: the voxels are "
+                              f"already floating-point values, although the sidecar does not set "
+                              f"UsePhilipsFloatNotDisplayScaling; the header was followed")
+            return None, ""
+        raise Q2MRIError(f"{vol.path}: cannot tell the Philips scaling: the NIfTI header's scl_slope {slope:g} is neither "
+                         f"the rescale slope RS {rs[0]:g} (display values) nor 1 / the scale slope SS {ss[0]:g} "
+                         f"(floating-point values); convert the DICOM again with dcm2niix")
     tags = vol.tags or {}
     ss_tag = tags.get("2005|100e")
     if ss_tag not in (None, ""):
@@ -71,6 +92,24 @@ def philips_fp_factor(vol: Volume, sidecar: dict | None) -> tuple[list[float] | 
             raise Q2MRIError(f"{vol.path}: the Philips scale tags are not numbers; check the DICOM export") from None
         return _factors(rs, ss, vol.path)
     return None, ""
+
+
+def nifti_slope(path: str) -> float | None:
+    """The scl_slope a NIfTI reader applies (1 where the header leaves it unset), or None for
+    other formats."""
+    if not str(path).lower().endswith((".nii", ".nii.gz")):
+        return None
+    import nibabel as nib
+    try:
+        # nibabel moves scl_slope into the array proxy on loading (the header then reads NaN)
+        slope = float(getattr(nib.load(str(path)).dataobj, "slope", 1.0))
+    except Exception:          # unreadable headers are reported by the image reader itself
+        return None
+    return 1.0 if not math.isfinite(slope) or slope == 0 else slope
+
+
+def _close(a: float, b: float, rel: float = 1e-3) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-30)
 
 
 def _factors(rs: list[float], ss: list[float], path: str) -> tuple[list[float], str]:
@@ -87,7 +126,7 @@ def apply_vendor_scaling(vol: Volume, sidecar: dict | None) -> tuple[np.ndarray,
     """The volume's array on the vendor's true (floating-point) scale, and the note to print once."""
     factors, note = philips_fp_factor(vol, sidecar)
     if factors is None:
-        return vol.array, ""
+        return vol.array, note
     arr = np.asarray(vol.array, np.float64)
     if vol.is_4d:
         arr = arr * np.asarray(factors)[:, None, None, None]

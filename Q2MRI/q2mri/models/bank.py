@@ -13,6 +13,7 @@ BANK/<phantom>/bank.json (seed, grid, field, how it was made).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import OrderedDict
@@ -22,12 +23,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch.utils.data import Dataset
 
 from ..errors import Q2MRIError
 from ..phantoms.case import PhantomCase
 from ..phantoms.imaging import Readout, acquire, noise_gain, truth_case
 from ..phantoms.simulate import afi_pair, case_rng, complex_signal, draw_phase0, make_case
+from ..phantoms.variants import brain_mask, crop_box, smooth_field, surface_receive, truncate_kspace
 
 FINE_KEYS = ("T1", "T2", "T2s", "R2s", "PD", "PDFF", "B1", "B0")
 TRUTH_KEYS = ("T1", "T2", "T2s", "R2s", "PD", "PDFF", "B1", "B0")
@@ -150,9 +153,12 @@ class CaseBank:
         return BankSlice(case, truth, d["truth_receive"][z:z + 1], labels)
 
 
-def image_slice(sl: BankSlice, imgs, snr: float, rng: np.random.Generator) -> list[np.ndarray]:
+def image_slice(sl: BankSlice, imgs, snr: float, rng: np.random.Generator, *,
+                kspace: tuple[float, float] = (1.0, 1.0), gfactor: np.ndarray | None = None) -> list[np.ndarray]:
     """The task's images of one bank slice, formed in k-space with noise at the given SNR
-    (complex for gre_complex inputs, magnitude otherwise), on the acquisition grid."""
+    (complex for gre_complex inputs, magnitude otherwise), on the acquisition grid. kspace:
+    the resolution lost to a smaller acquired matrix (phantoms.variants.truncate_kspace);
+    gfactor: a parallel-imaging noise amplification map (>= 1) on the acquisition grid."""
     ro = Readout(sl.case.oversample)
     phase0 = None
     if any(im.kind == "gre_complex" for im in imgs):
@@ -173,8 +179,58 @@ def image_slice(sl: BankSlice, imgs, snr: float, rng: np.random.Generator) -> li
             noisy = clean + (level / snr) * (rng.standard_normal(clean.shape) + 1j * rng.standard_normal(clean.shape))
         else:
             noisy = acquire(fine, ro, noise_sigma=level / snr / gain, rng=rng)
+        if gfactor is not None:       # the rest of the g-factor's noise: total SD g * level / snr
+            extra = (level / snr) * np.sqrt(np.maximum(gfactor ** 2 - 1.0, 0.0))
+            noisy = noisy + extra * (rng.standard_normal(noisy.shape) + 1j * rng.standard_normal(noisy.shape))
+        noisy = truncate_kspace(np.asarray(noisy, np.complex64), *kspace)
         out.append(noisy[0] if im.kind == "gre_complex" else np.abs(noisy[0]).astype(np.float32))
     return out
+
+
+@dataclass(frozen=True)
+class Randomization:
+    """What each training sample randomizes of the scanner and the field of view, never the
+    tissue (phantoms.variants; issue [generalize]): probabilities and ranges. The tissue values
+    stay drawn per case within their literature ranges with the PD-T1 coupling (phantoms.tissues),
+    because one image determines T1 only through them."""
+    strip: float = 0.35            # skull-stripped brain (intracranial labels, margin below)
+    strip_margin: int = 3          # voxels the stripping mask is eroded or grown by, at most
+    partial_strip: float = 0.3     # of the stripped ones: the scalp kept on one side
+    crop: float = 0.3              # a slab of 45-100 % of the field of view along each axis
+    receive: float = 0.6           # a surface coil's receive profile
+    receive_max: float = 3.0       # its brightest edge over the far side
+    blur: float = 0.4              # k-space truncated by 1-2x per axis (anisotropic)
+    blur_max: float = 2.0
+    gfactor: float = 0.3           # parallel-imaging noise: a smooth g-factor map of 1-2
+    b1: float = 0.6                # the physical B1+ times a smooth random field (up to ~+-25 %)
+    b1_spread: float = 0.12
+    zoom: float = 0.35             # coarser in-plane pixels: the slice resampled by a factor 0.5-1
+    zoom_min: float = 0.5
+    rot90: bool = True             # in-plane quarter turns (with the flips: all 8 orientations)
+
+
+NO_RANDOMIZATION = Randomization(strip=0, partial_strip=0, crop=0, receive=0, blur=0, gfactor=0, b1=0, zoom=0, rot90=False)
+
+
+def _randomize_fields(sl: BankSlice, r: Randomization, rng: np.random.Generator) -> tuple[BankSlice, dict]:
+    """The slice with its transmit and receive fields perturbed (new arrays: the bank's cache is
+    read-only), and the scanner's draws for image formation."""
+    fine_shape, acq_shape = sl.case.maps["B1"].shape[-2:], sl.truth["B1"].shape[-2:]
+    maps, truth, receive = dict(sl.case.maps), dict(sl.truth), sl.case.receive
+    if rng.uniform() < r.b1:
+        coef = rng.normal(0.0, r.b1_spread, 5)
+        perturb = lambda b1, shape: np.where(b1 > 0, np.clip(b1 * smooth_field(shape, coef), 0.3, 1.8), 0.0).astype(np.float32)
+        maps["B1"], truth["B1"] = perturb(maps["B1"], fine_shape), perturb(truth["B1"], acq_shape)
+    if rng.uniform() < r.receive:
+        receive = receive * surface_receive(fine_shape, float(rng.uniform(1.3, r.receive_max)),
+                                            float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.3, 1.0)))
+    draws = {"kspace": (1.0, 1.0), "gfactor": None}
+    if rng.uniform() < r.blur:
+        draws["kspace"] = tuple(float(rng.uniform(1.0, r.blur_max)) for _ in range(2))
+    if rng.uniform() < r.gfactor:
+        draws["gfactor"] = 1.0 + smooth_field(acq_shape, rng.normal(0.0, 0.5, 5)) * float(rng.uniform(0.2, 0.6))
+    case = dataclasses.replace(sl.case, maps=maps, receive=receive)
+    return BankSlice(case, truth, sl.receive, sl.labels), draws
 
 
 class BankDataset(Dataset):
@@ -184,13 +240,14 @@ class BankDataset(Dataset):
     phantoms.dataset's: inputs (C, H, W), acq (5 n,), targets (K, H, W), mask (H, W)."""
 
     def __init__(self, folder: str | os.PathLike, task, *, cases: Sequence[int] | None = None, seed: int = 0,
-                 snr: tuple[float, float] = (30.0, 300.0), patch: int | None = 96, flips: bool = True,
-                 length: int = 1_000_000):
+                 snr: tuple[float, float] = (20.0, 300.0), patch: int | None = 96, flips: bool = True,
+                 length: int = 1_000_000, randomize: Randomization = NO_RANDOMIZATION):
         from ..phantoms.dataset import acq_vector, normalise_inputs
         self._acq_vector, self._normalise = acq_vector, normalise_inputs
         self.task = task
         self.banks = [CaseBank(folder, ph, cases) for ph in task.phantoms]
         self.seed, self.snr, self.patch, self.flips, self.length = seed, snr, patch, flips, length
+        self.randomize = randomize
 
     def __len__(self) -> int:
         return self.length
@@ -203,15 +260,41 @@ class BankDataset(Dataset):
         imgs = self.task.draw(rng)
         field_t = float(bank.meta["field_strength_t"])
         imgs = [type(im)(im.name, im.kind, im.acq.with_overrides(field_strength_t=field_t)) for im in imgs]
-        data = image_slice(sl, imgs, float(np.exp(rng.uniform(*np.log(self.snr)))), rng)
+        r = self.randomize
+        sl, draws = _randomize_fields(sl, r, rng)
+        data = image_slice(sl, imgs, float(np.exp(rng.uniform(*np.log(self.snr)))), rng, **draws)
         chans = []
         for d in data:
             chans += [d.real, d.imag] if np.iscomplexobj(d) else [d]
         x = np.stack(chans).astype(np.float32)
         mask = sl.truth["PD"][0] > 0
-        x = self._normalise(x, mask, self.task.normalise, self.task.complex_inputs)
         t = np.stack([sl.truth[k][0] for k in self.task.targets]).astype(np.float32)
-        lesion = np.isin(sl.labels[0], LESION_LABELS.get(bank.phantom, ()))
+        labels = sl.labels[0]
+        lesion = np.isin(labels, LESION_LABELS.get(bank.phantom, ()))
+        # the field of view's content: what a stripping tool or a slab leaves (before the
+        # normalisation, which must not learn where its reference sits)
+        if bank.phantom == "brain" and rng.uniform() < r.strip:
+            keep = brain_mask(labels, int(rng.integers(-r.strip_margin, r.strip_margin + 1)))
+            if rng.uniform() < r.partial_strip:
+                h, w = keep.shape
+                yy, xx = np.mgrid[:h, :w]
+                a = rng.uniform(0, 2 * np.pi)
+                keep |= (np.cos(a) * (xx - w / 2) + np.sin(a) * (yy - h / 2)) > rng.uniform(0, 0.3) * min(h, w)
+            if (keep & mask).sum() > 200:
+                x, mask = x * keep, mask & keep
+        if rng.uniform() < r.crop:
+            by, bx = crop_box(mask, *rng.uniform(0.45, 1.0, 2), *rng.uniform(0, 1, 2))
+            if mask[by, bx].sum() > 200:
+                x, t, mask, lesion = x[:, by, bx], t[:, by, bx], mask[by, bx], lesion[by, bx]
+        if rng.uniform() < r.zoom:
+            # coarser pixels (1 to 2 mm from the phantom's 1 mm): the same anatomy in fewer voxels
+            f = float(rng.uniform(r.zoom_min, 1.0))
+            x, t = (ndimage.zoom(v, (1, f, f), order=1) for v in (x, t))
+            mask, lesion = (ndimage.zoom(v.astype(np.float32), f, order=1) > 0.5 for v in (mask, lesion))
+            t = t * mask
+        x = self._normalise(x, mask, self.task.normalise, self.task.complex_inputs)
+        if r.rot90 and rng.uniform() < 0.5:
+            x, t, mask, lesion = (np.rot90(v, 1, axes=(-2, -1)) for v in (x, t, mask, lesion))
         x, t, mask, lesion = _crop_flip(rng, x, t, mask, lesion, self.patch, self.flips)
         return {"inputs": torch.from_numpy(x), "acq": torch.from_numpy(self._acq_vector([i.acq for i in imgs])),
                 "targets": torch.from_numpy(t), "mask": torch.from_numpy(mask), "lesion": torch.from_numpy(lesion)}

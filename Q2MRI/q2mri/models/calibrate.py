@@ -84,10 +84,14 @@ def fit_factors(err: np.ndarray, ale: np.ndarray, epi: np.ndarray, les: np.ndarr
     return float(c1), float(c2), {"coverage68": cov68, "coverage95": cov95, "lesion_b_ratio": best_score}
 
 
-def calibrate(net, task, bank: str, case_ids: list[int], samples: int = 48, seed: int = 99, device="cpu") -> dict:
-    """Fit and set net.sd_scale / net.epi_scale on full slices of the bank's calibration cases."""
-    from .bank import BankDataset
-    ds = BankDataset(bank, task, cases=case_ids, seed=seed, patch=None, flips=False)
+def calibrate(net, task, bank: str, case_ids: list[int], samples: int = 48, seed: int = 99, device="cpu",
+              randomize=None) -> dict:
+    """Fit and set net.sd_scale / net.epi_scale on full slices of the bank's calibration cases,
+    randomized as the training was (models.bank.Randomization), so that the intervals hold on
+    stripped, cropped and coil-shaded inputs as well."""
+    from .bank import NO_RANDOMIZATION, BankDataset
+    ds = BankDataset(bank, task, cases=case_ids, seed=seed, patch=None, flips=False,
+                     randomize=randomize or NO_RANDOMIZATION)
     comp = _components(net, ds, samples, device)
     report = {}
     for j, t in enumerate(net.cfg.targets):

@@ -26,6 +26,7 @@ from ..errors import Q2MRIError
 from ..fitting.quality import FLAGGED, quality_map
 from ..fitting.voxelwise import default_mask
 from ..phantoms.dataset import normalise_inputs
+from .familiarity import checked_slices, spread_to_all, turned_disagreement
 from .registry import find_model, load_model
 from .tasks import RESYNTHESIS, TASKS, Task, consistency
 from .unet import fuse_batchnorm
@@ -41,6 +42,7 @@ class Prediction:
     consistency: float | None                      # mean relative residual in the mask
     warnings: list[str] = field(default_factory=list)
     model: str = ""
+    familiarity: np.ndarray | None = None          # per slice: feature distance over the limit (> 1: unfamiliar)
 
 
 # Maps that stay where a voxel is flagged: B1 is a smooth field over the body, valid where the
@@ -164,6 +166,9 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
     outs = {k: np.zeros(shape, np.float32) for k in t.targets}
     sds = {k: np.zeros(shape, np.float32) for k in t.targets}
     cons_map = np.zeros(shape, np.float32)
+    limit = float((card.get("familiarity") or {}).get("limit") or 0.0)
+    checked = checked_slices(z) if limit > 0 else np.array([], int)
+    score = np.zeros(z, np.float32)
     bs = batch or (32 if dev.type == "cuda" else 8)
     if refine_steps is None:
         from .refine import SERIES_TASKS
@@ -196,6 +201,10 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
                 dev = torch.device("cpu")
                 net = net.to(dev)
                 continue
+            sel = [i - start for i in checked if start <= i < stop]
+            if sel:
+                # how familiar the input is: the maps of the slice turned by 180 degrees (models.familiarity)
+                score[np.array(sel) + start] = turned_disagreement(net, x[sel], a[sel], m[sel], mean[sel]).numpy()
             for i, k in enumerate(t.targets):
                 mu = mean[:, i].clamp_min(0.0) if k in NON_NEGATIVE else mean[:, i]
                 # exactly 0 outside the mask (a product would leave -0.0, and T1 = -0 breaks exp(-TR/T1))
@@ -222,13 +231,27 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
     if task in RESYNTHESIS:
         result["consistency"] = cons_map
         scalar = float(cons_map[mask].mean()) if mask.any() else 0.0
+    familiarity = spread_to_all(z, checked, score[checked]) / limit if limit > 0 else None
+    far = familiarity > 1.0 if familiarity is not None else np.zeros(z, bool)
+    if far.any():
+        # beyond the limit the SD is widened by the score over the limit: honest where unfamiliar
+        widen = np.maximum(familiarity, 1.0)[:, None, None].astype(np.float32)
+        for k in t.targets:
+            sds[k] *= widen
+        notes.append(f"unfamiliar input: {int(far.sum())} of {z} slice(s) are unlike what the network learned (its "
+                     f"maps change when the slice is turned, up to {float(familiarity.max()):.1f}x the limit); their SD is "
+                     f"widened by that factor and quality is 2 there; check them against a classical fit where the "
+                     f"protocol allows")
+        warnings.warn(notes[-1])
+        # an unfamiliar slice keeps its maps (with the widened SD) but is marked 2 in quality
+        result["quality"] = quality_map(mask, far[:, None, None] & mask)
     flagged = unidentifiable(task, images, acquisitions, outs, mask)
     if flagged is not None:
         # a failed voxel is flagged, never a plausible number: NaN in its maps, 2 in quality
         for k in result:
             if k not in KEEP_WHERE_FLAGGED:
                 result[k] = np.where(flagged, np.nan, result[k]).astype(np.float32)
-        result["quality"] = quality_map(mask, flagged)
+        result["quality"] = quality_map(mask, flagged | (far[:, None, None] & mask))
         notes.append(f"flagged {int(flagged.sum())} of {int(mask.sum())} voxels where the inputs determine no value "
                      f"(NaN in the maps, 2 in quality)")
-    return Prediction(result, scalar, notes, str(folder))
+    return Prediction(result, scalar, notes, str(folder), familiarity=familiarity)

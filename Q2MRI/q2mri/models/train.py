@@ -63,6 +63,8 @@ class TrainConfig:
     convs: int = 2                  # convolution groups per U-Net scale (physics networks)
     aux_weight: float = 0.5         # weight of the ensemble heads' bootstrap loss
     workers: int = 1                # processes building the bank
+    loader: bool = True             # bank batches built by a background process while the network trains
+    randomize: bool = True          # bank samples randomize the scanner and field of view (models.bank.Randomization)
 
 
 BANK_SEED_OFFSET = {"knee": 0, "brain": 101, "liver": 202}
@@ -83,7 +85,7 @@ def _datasets(cfg: TrainConfig, task: Task, seed: int, n_cases: int) -> Dataset:
         train_ids, _ = bank_split(cfg.bank, task, cfg.calibration_cases)
         if not train_ids:
             raise Q2MRIError(f"the bank {cfg.bank} has no training cases left after {cfg.calibration_cases} for calibration")
-        return BankDataset(cfg.bank, task, cases=train_ids, seed=seed, patch=cfg.patch)
+        return BankDataset(cfg.bank, task, cases=train_ids, seed=seed, patch=cfg.patch, randomize=_randomization(cfg))
     if cfg.data == "simulate":
         parts = [SimulatedSliceDataset(ph, task.inputs, task.targets, n_cases=n_cases, seed=seed + 101 * i,
                                        samples_per_case=4 * cfg.slices, slices=cfg.slices,
@@ -95,6 +97,11 @@ def _datasets(cfg: TrainConfig, task: Task, seed: int, n_cases: int) -> Dataset:
                          [f"{s}_{p}" for s in task.folder_inputs for p in ("mag", "phase")],
                          task.targets, augment=aug, seed=seed, normalise=task.normalise,
                          complex_pairs=task.complex_inputs)
+
+
+def _randomization(cfg: TrainConfig):
+    from .bank import NO_RANDOMIZATION, Randomization
+    return Randomization() if cfg.randomize else NO_RANDOMIZATION
 
 
 def split_cases(names: list[str], folds: int, fold: int, seed: int) -> tuple[list[str], list[str]]:
@@ -109,8 +116,13 @@ def split_cases(names: list[str], folds: int, fold: int, seed: int) -> tuple[lis
 
 def _batch(ds: Dataset, idx: list[int], task: Task, rng: np.random.Generator, device, drop_optional: bool = True):
     items = [ds[i] for i in idx]
-    x = torch.stack([b["inputs"] for b in items])
-    a = torch.stack([b["acq"] for b in items])
+    return _finish_batch(_collate(items), task, rng, device, drop_optional)
+
+
+def _finish_batch(batch: dict, task: Task, rng: np.random.Generator, device, drop_optional: bool = True):
+    """Inputs, acquisitions, targets and masks on the device; trailing optional inputs dropped at random."""
+    x, a = batch["inputs"].clone(), batch["acq"].clone()
+    items = range(x.shape[0])
     if drop_optional and task.optional_inputs:
         per = 2 if task.complex_inputs else 1
         n_in = len(task.inputs)
@@ -118,9 +130,41 @@ def _batch(ds: Dataset, idx: list[int], task: Task, rng: np.random.Generator, de
             keep = n_in - int(rng.integers(0, task.optional_inputs + 1))
             x[j, keep * per:] = 0
             a[j, keep * 5:] = 0
-    y = torch.stack([b["targets"] for b in items])
-    m = torch.stack([b["mask"] for b in items])
-    return x.to(device), a.to(device), y.to(device), m.to(device)
+    return x.to(device), a.to(device), batch["targets"].to(device), batch["mask"].to(device)
+
+
+class _BankBatches:
+    """Batches of a case bank built by a background process while the network trains (image
+    formation is half of a CPU step: benchmarks/train_step.py). Each index is a fresh sample."""
+
+    def __init__(self, ds: Dataset, batch: int, rng: np.random.Generator):
+        from torch.utils.data import DataLoader
+        seeds = rng.integers(0, 2 ** 31)
+        sampler = _RandomIndices(len(ds), int(seeds))
+        self.loader = iter(DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=1, persistent_workers=True,
+                                      prefetch_factor=2, worker_init_fn=_one_thread,
+                                      collate_fn=_collate))
+
+    def next(self) -> dict:
+        return next(self.loader)
+
+
+class _RandomIndices(torch.utils.data.Sampler):
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed = n, seed
+
+    def __iter__(self):
+        r = np.random.default_rng(self.seed)
+        while True:
+            yield int(r.integers(0, self.n))
+
+
+def _collate(items: list[dict]) -> dict:
+    return {k: torch.stack([b[k] for b in items]) for k in ("inputs", "acq", "targets", "mask")}
+
+
+def _one_thread(_):
+    torch.set_num_threads(1)
 
 
 def _block_order(ds: Dataset, rng: np.random.Generator) -> list[int]:
@@ -201,15 +245,20 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
     t0 = time.time()
     skipped = 0
     order: list[int] = []
+    # a bank's samples are built in a background process (the collate runs there too)
+    batches = _BankBatches(train_ds, cfg.batch, rng) if cfg.bank and cfg.loader else None
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
     try:
         while step < cfg.steps:
             if cfg.max_minutes is not None and time.time() - t0 > 60 * cfg.max_minutes:
                 break
-            if len(order) < cfg.batch:
-                order += _block_order(train_ds, rng)
-            idx, order = order[:cfg.batch], order[cfg.batch:]
-            x, a, y, m = _batch(train_ds, idx, task, rng, dev)
+            if batches is not None:
+                x, a, y, m = _finish_batch(batches.next(), task, rng, dev)
+            else:
+                if len(order) < cfg.batch:
+                    order += _block_order(train_ds, rng)
+                idx, order = order[:cfg.batch], order[cfg.batch:]
+                x, a, y, m = _batch(train_ds, idx, task, rng, dev)
             yn = y / net.scales
             with amp:
                 mean, b = net.forward_normalised(x, a)
@@ -250,7 +299,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
         from .calibrate import calibrate
         _, cal_ids = bank_split(cfg.bank, task, cfg.calibration_cases)
         if cal_ids:
-            calibration = calibrate(net.eval(), task, cfg.bank, cal_ids, device=dev)
+            calibration = calibrate(net.eval(), task, cfg.bank, cal_ids, device=dev, randomize=_randomization(cfg))
     card = {"task": cfg.task, "description": task.description, "inputs": list(task.folder_inputs),
             "optional_inputs": task.optional_inputs, "outputs": list(task.targets),
             "units": {k: v for k, v in zip(task.targets, ("see q2mri.maps",) * len(task.targets))},
@@ -258,7 +307,7 @@ def train(cfg: TrainConfig, progress: Callable[[int, int, float], None] | None =
             "magnitude in the body mask, per slice" if task.normalise == "joint" else "each input divided by its 95th "
             "percentile in the body mask, per slice (papers/001)"), "training": {"data": cfg.bank or cfg.data, "steps": step, "batch": cfg.batch,
             "patch": cfg.patch, "seed": cfg.seed, "minutes": round((time.time() - t0) / 60, 1),
-            "device": str(dev)}, "held_out": held_desc, "command": cfg.command, "default": True,
+            "device": str(dev), "randomized": cfg.randomize}, "held_out": held_desc, "command": cfg.command, "default": True,
             "calibration": calibration}
     return save_model(net.cpu().eval(), out, card)
 
