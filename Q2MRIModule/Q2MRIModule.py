@@ -26,7 +26,8 @@ TASK_INPUTS = {   # what each task's input selectors ask for (magnitudes then ph
 }
 FIT_INPUTS = {"vfa": "SPGR images at 2+ flip angles", "t2star": "multi-echo GRE magnitudes",
               "t2": "multi-echo spin-echo magnitudes", "t1-ir": "inversion-recovery images",
-              "b1-afi": "AFI TR1 and TR2 images", "dixon": "in-phase and out-of-phase magnitudes",
+              "b1-afi": "AFI TR1 and TR2 images",
+              "b1-dam": "double-angle pair: the A image, then 2A (long TR)", "dixon": "in-phase and out-of-phase magnitudes",
               "fatwater": "echo magnitudes, then echo phases (rad)"}
 
 

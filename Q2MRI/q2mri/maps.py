@@ -1,7 +1,7 @@
 """Map names and their units: the vocabulary shared by fit, predict, simulate and synthesize.
 
 Units (project-wide): T1, T2, T2* in ms; R2* in 1/s; B0 in Hz; B1 relative (1 = nominal);
-PD relative; PDFF in percent.
+PD relative; PDFF in percent; flip angles in degrees.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ MAP_UNITS: dict[str, str] = {
     "residual": "relative",
     "confidence": "relative",
     "quality": "label",
+    "flip_angle_actual": "deg",
 }
 
 # Long names used in headers and GUIs.
@@ -38,6 +39,7 @@ MAP_QUANTITY: dict[str, str] = {
     "residual": "relative fit residual",
     "confidence": "water-fat confidence: 1 - residual / residual of the swapped solution (0 ambiguous, 1 certain)",
     "quality": "fit quality: 0 outside the mask, 1 fitted, 2 flagged",
+    "flip_angle_actual": "actual flip angle (nominal times B1)",
 }
 
 

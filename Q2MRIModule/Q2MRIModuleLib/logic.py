@@ -40,7 +40,7 @@ try:  # inside the Slicer application
 except ImportError:  # slicer-core wheel only
     _LogicBase = object
 
-FIT_MODELS = ("vfa", "t2star", "t2", "t1-ir", "b1-afi", "dixon", "fatwater")
+FIT_MODELS = ("vfa", "t2star", "t2", "t1-ir", "b1-afi", "b1-dam", "dixon", "fatwater")
 # The ROI table of q2mri.metrics.roi, plus the count of flagged (NaN) voxels the statistics excluded.
 STAT_COLUMNS = ROI_COLUMNS + ("Flagged",)
 
@@ -221,6 +221,7 @@ class Q2MRIModuleLogic(_LogicBase):
                    progress=None, cancelled=None) -> dict[str, np.ndarray]:
         """Thread-safe: the q2mri fit of a series whose last axis is the image index."""
         from q2mri.fitting.afi import fit_b1_afi
+        from q2mri.fitting.dam import fit_b1_dam
         from q2mri.fitting.dixon import fit_dixon_two_point
         from q2mri.fitting.fatwater import fit_fatwater
         from q2mri.fitting.inversion_recovery import fit_t1_ir
@@ -237,8 +238,9 @@ class Q2MRIModuleLogic(_LogicBase):
                 raise Q2MRIError(f"fit {model}: the {key} of every input is needed; enter it in Acquisition")
             return [float(v) for v in vals]
 
-        if model == "vfa":
-            return fit_vfa(data, need("flip_angle_deg"), need("tr_ms")[0], device=device, progress=cb)
+        if model == "vfa":       # one TR, or one per image (MPM/MTsat, Helms 2008)
+            tr = need("tr_ms")
+            return fit_vfa(data, need("flip_angle_deg"), tr[0] if len(set(tr)) == 1 else tr, device=device, progress=cb)
         if model == "t2star":
             return fit_t2star(data, need("te_ms"), device=device, progress=cb)
         if model == "t2":
@@ -248,6 +250,12 @@ class Q2MRIModuleLogic(_LogicBase):
         if model == "b1-afi":
             tr = need("tr_ms")
             return {"B1": fit_b1_afi(data[..., 0], data[..., 1], need("flip_angle_deg")[0], tr[0], tr[1])["B1"]}
+        if model == "b1-dam":
+            fa = need("flip_angle_deg")
+            if abs(fa[1] - 2.0 * fa[0]) > 0.01 * fa[0]:
+                raise Q2MRIError(f"fit b1-dam: the second image must be at twice the first's flip angle, got "
+                                 f"{fa[0]:g} and {fa[1]:g} deg")
+            return {"B1": fit_b1_dam(data[..., 0], data[..., 1], fa[0])["B1"]}
         if model == "dixon":
             return fit_dixon_two_point(np.abs(data[..., 0]), np.abs(data[..., 1]))
         fs = acqs[0].field_strength_t or 3.0

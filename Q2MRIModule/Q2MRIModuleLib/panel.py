@@ -37,7 +37,7 @@ def screenshot(path: Path, task_inputs: list[str] | None = None, width: int = 42
     app, w = load_panel()
     fill = {"taskSelector": ("spgr-t1", "t2star", "fatwater-ipop", "brain-t1t2"), "modelSelector": ("spgr-t1",),
             "deviceSelector": ("auto", "CPU"), "sequenceSelector": ("spgr", "gre", "se", "ir", "flair", "mprage"),
-            "fitModelSelector": ("vfa", "t2star", "t2", "t1-ir", "b1-afi", "dixon", "fatwater")}
+            "fitModelSelector": ("vfa", "t2star", "t2", "t1-ir", "b1-afi", "b1-dam", "dixon", "fatwater")}
     for name, items in fill.items():
         combo = w.findChild(QComboBox, name)
         for t in items:

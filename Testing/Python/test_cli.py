@@ -296,3 +296,48 @@ def test_console_script_prints_one_line_and_no_traceback(tmp_path):
 def test_app_with_a_missing_file_is_one_clear_error(cli, tmp_path):
     r = cli("app", tmp_path / "nope.nii.gz", "--port", "0")
     assert r.code != 0 and "no such file" in r.err and "Traceback" not in r.err
+
+
+def test_fit_vfa_with_a_tr_per_image_and_refusing_two_tes(cli, tmp_path):
+    rng = np.random.default_rng(3)
+    shape = (2, 6, 7)
+    t1, pd = rng.uniform(600, 2500, shape), rng.uniform(0.5, 1.0, shape)
+    prot = [(6.0, 28.0), (20.0, 18.0)]
+    ims = _write_series(tmp_path, "mpm", [P.spgr(t1, pd, fa, tr) for fa, tr in prot],
+                        [{"FlipAngle": fa, "RepetitionTime": tr / 1000, "EchoTime": 0.0025} for fa, tr in prot])
+    r = cli("fit", "vfa", *[x for p in ims for x in ("--input", p)], "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+    got = read_image(tmp_path / "o" / "T1.nii.gz").array
+    assert np.abs(got / t1 - 1).max() < 1e-3
+    assert json.loads((tmp_path / "o" / "T1.json").read_text())["RepetitionTime"] == [0.028, 0.018]
+    # TE must be one for VFA (T2* decay cancels only then): refused in one line, nothing written
+    bad = _write_series(tmp_path, "te", [P.spgr(t1, pd, fa, tr) for fa, tr in prot],
+                        [{"FlipAngle": fa, "RepetitionTime": tr / 1000, "EchoTime": te}
+                         for (fa, tr), te in zip(prot, (0.0025, 0.005))])
+    r = cli("fit", "vfa", *[x for p in bad for x in ("--input", p)], "--out", tmp_path / "bad")
+    assert r.code == 2 and "Traceback" not in r.err and "needs one te" in r.err.lower()
+    assert not (tmp_path / "bad").exists()
+
+
+def test_fit_b1_dam_recovers_b1_and_flags_where_the_ratio_has_no_angle(cli, tmp_path):
+    """Double-angle pair at long TR formed through the SPGR equation (TR >> T1: PD sin(B1 A))."""
+    rng = np.random.default_rng(4)
+    shape = (2, 8, 9)
+    b1, pd, t1 = rng.uniform(0.6, 1.4, shape), rng.uniform(0.4, 1.0, shape), rng.uniform(300, 1500, shape)
+    s60, s120 = (P.spgr(t1, pd, fa, 50000.0, b1=b1) for fa in (60.0, 120.0))
+    s120[0, 0, 0] = 2.5 * s60[0, 0, 0]                       # a ratio no angle gives (noise, motion)
+    ims = _write_series(tmp_path, "dam", [s60, s120], [{"FlipAngle": 60}, {"FlipAngle": 120}])
+    r = cli("fit", "b1-dam", "--input", ims[0], "--input", ims[1], "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+    got = read_image(tmp_path / "o" / "B1.nii.gz").array
+    q = read_image(tmp_path / "o" / "quality.nii.gz").array
+    assert q[0, 0, 0] == 2 and np.isnan(got[0, 0, 0])
+    ok = q == 1
+    assert ok.sum() == ok.size - 1 and np.abs(got[ok] - b1[ok]).max() < 1e-4
+    assert json.loads((tmp_path / "o" / "flip_angle_actual.json").read_text())["Units"] == "deg"
+    r = cli("fit", "b1-dam", "--input", ims[0], "--input", ims[1], "--smooth-mm", "2", "--out", tmp_path / "s")
+    assert r.code == 0 and np.nanstd(read_image(tmp_path / "s" / "B1.nii.gz").array) < np.nanstd(got)
+    # the images in the wrong order (2A first) are refused in one line, nothing written
+    r = cli("fit", "b1-dam", "--input", ims[1], "--input", ims[0], "--out", tmp_path / "bad")
+    assert r.code == 2 and "twice the first" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "bad").exists()

@@ -205,3 +205,24 @@ def test_fits_handle_volumes_and_masks():
     assert out["T1"].shape == (3, 4, 5)
     assert np.all(out["T1"][~mask] == 0)
     np.testing.assert_allclose(out["T1"][mask], 900.0, rtol=1e-3)
+
+
+def test_vfa_with_one_tr_per_image_round_trip():
+    """MPM/MTsat protocols (Helms et al. 2008): PDw 6 deg at TR 28 ms, T1w 20 deg at TR 18 ms."""
+    from q2mri.fitting.vfa import helms_closed_form
+    n = 4000
+    t1, pd, b1 = RNG.uniform(300, 4000, n), RNG.uniform(0.2, 1.0, n), RNG.uniform(0.7, 1.3, n)
+    fa, tr = np.array([6.0, 20.0]), np.array([28.0, 18.0])
+    s = P.spgr(t1[:, None], pd[:, None], fa, tr, b1=b1[:, None])
+    out = fit_vfa(s, fa, list(tr), b1=b1, mask=ones(n), dtype=torch.float64)
+    assert np.abs(out["T1"] / t1 - 1).max() < 1e-3
+    assert np.abs(out["PD"] / pd - 1).max() < 1e-3
+    # Helms' closed form by hand for two images (his eq. for R1 with the small-angle approximation)
+    a = np.deg2rad(fa)[None] * b1[:, None]
+    r1 = 0.5 * (s[:, 1] * a[:, 1] / tr[1] - s[:, 0] * a[:, 0] / tr[0]) / (s[:, 0] / a[:, 0] - s[:, 1] / a[:, 1])
+    _, t1_cf = helms_closed_form(torch.from_numpy(s), torch.from_numpy(a), torch.from_numpy(tr))
+    assert np.allclose(t1_cf.numpy(), 1.0 / r1, rtol=1e-6)
+    assert np.median(np.abs(t1_cf.numpy() / t1 - 1)) < 0.1          # a start, not the answer
+    # the control: one TR assumed for both images gives another T1
+    wrong = fit_vfa(s, fa, 18.0, b1=b1, mask=ones(n), dtype=torch.float64)
+    assert np.median(np.abs(wrong["T1"] / t1 - 1)) > 0.1

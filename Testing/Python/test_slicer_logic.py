@@ -323,3 +323,20 @@ def test_virtual_contrast_in_a_segment_follows_the_relaxivity_equation(logic, sa
     # reading the segment leaves no temporary labelmap nodes behind
     labelmaps = [c for _, c in scene_state(slicer.mrmlScene) if "LabelMap" in c]
     assert labelmaps == [c for _, c in before if "LabelMap" in c]
+
+
+def test_fit_b1_dam_and_vfa_at_two_trs_from_nodes(logic, tmp_path):
+    from conftest import write_nifti
+    from q2mri import physics as P
+    rng = np.random.default_rng(8)
+    shape = (2, 8, 9)
+    b1, pd, t1 = rng.uniform(0.7, 1.3, shape), rng.uniform(0.4, 1.0, shape), rng.uniform(400, 2500, shape)
+    dam = [load_volume(write_nifti(tmp_path / f"dam{fa}.nii.gz", P.spgr(t1, pd, fa, 50000.0, b1=b1).astype(np.float32),
+                                   sidecar={"FlipAngle": fa}), f"DAM {fa}") for fa in (50, 100)]
+    maps = logic.fit(dam, "b1-dam")
+    np.testing.assert_allclose(slicer.util.arrayFromVolume(maps["B1"]), b1, atol=1e-4)
+    mpm = [load_volume(write_nifti(tmp_path / f"mpm{fa}.nii.gz", P.spgr(t1, pd, fa, tr).astype(np.float32),
+                                   sidecar={"FlipAngle": fa, "RepetitionTime": tr / 1000}), f"MPM {fa}")
+           for fa, tr in ((6, 28.0), (20, 18.0))]
+    maps = logic.fit(mpm, "vfa")
+    np.testing.assert_allclose(slicer.util.arrayFromVolume(maps["T1"]), t1, rtol=1e-3)

@@ -1,4 +1,4 @@
-"""q2mri fit vfa | t2star | t1-ir | t2 | b1-afi | b0 | fatwater | dixon."""
+"""q2mri fit vfa | t2star | t1-ir | t2 | b1-afi | b1-dam | b0 | fatwater | dixon."""
 from __future__ import annotations
 
 import argparse
@@ -82,19 +82,23 @@ def cmd_vfa(args) -> None:
     for a, f, t in zip(s.acquisitions, fa, tr):
         a.with_overrides(flip_angle_deg=f, tr_ms=t).validate()
     check_flip_angles(fa, "VFA")
-    check_tr(tr[0], "VFA")
-    _fixed(s, ("te_ms",) + (() if args.tr is not None else ("tr_ms",)), "VFA", args)
-    if len(set(round(t, 6) for t in tr)) > 1:
-        raise Q2MRIError(f"the SPGR images have different TRs {sorted(set(tr))} ms; VFA needs one TR (or pass --tr)")
+    for t in sorted(set(tr)):
+        check_tr(t, "VFA")
+    # TE must be one (T2* decay cancels only then); each image may have its own TR (MPM and MTsat
+    # protocols, Helms et al. 2008): the SPGR equation takes each image's TR
+    _fixed(s, ("te_ms",), "VFA", args)
     if len(set(round(f, 6) for f in fa)) < 2:
         hint = " (a 4D input needs a FlipAngle list in its sidecar, one per volume)" if s.any_4d else ""
         raise Q2MRIError(f"VFA needs at least two different flip angles, got {fa}{hint}; give --flip-angles")
     b1 = load_3d(args.b1, s.geometry, "B1 map", args.resample)
     mask = load_mask(args.mask, s.geometry, args.resample)
-    maps = fit_vfa(_magnitude(s, "VFA"), fa, tr[0], b1=b1, mask=mask, device=args.device,
+    one_tr = len(set(round(t, 6) for t in tr)) == 1
+    maps = fit_vfa(_magnitude(s, "VFA"), fa, tr[0] if one_tr else tr, b1=b1, mask=mask, device=args.device,
                    progress=progress_bar("fit vfa", args.quiet))
-    _write(args, s, maps, "VFA: DESPOT1 start + Levenberg-Marquardt on the SPGR equation",
-           {"FlipAngles": fa, "RepetitionTime": tr[0] / 1000.0, "B1Corrected": b1 is not None})
+    start = "DESPOT1 start" if one_tr else "Helms 2008 closed-form start (one TR per image)"
+    _write(args, s, maps, f"VFA: {start} + Levenberg-Marquardt on the SPGR equation",
+           {"FlipAngles": fa, "RepetitionTime": tr[0] / 1000.0 if one_tr else [t / 1000.0 for t in tr],
+            "B1Corrected": b1 is not None})
 
 
 def _cmd_mono(args, fitter, what: str, method: str) -> None:
@@ -166,6 +170,39 @@ def cmd_b1_afi(args) -> None:
         b1 = np.where(maps["quality"] == 2, np.nan, b1).astype(np.float32)
     _write(args, s, {"B1": b1, "quality": maps["quality"]}, "AFI (Yarnykh 2007)" + (" exact with T1 map" if t1 is not None else " TR << T1 limit"),
            {"FlipAngle": fa[0], "RepetitionTime": [tr[0] / 1000.0, tr[1] / 1000.0], "SmoothingSDmm": args.smooth_mm or 0})
+
+
+def cmd_b1_dam(args) -> None:
+    import numpy as np
+
+    from ..fitting.afi import smooth_in_mask
+    from ..fitting.dam import fit_b1_dam
+    from .common import load_mask
+    s = _load(args)
+    if s.data.shape[-1] != 2:
+        raise Q2MRIError(f"the double-angle method needs exactly two images (A then 2A), got {s.data.shape[-1]}")
+    if args.flip_angle is not None:
+        fa = [float(args.flip_angle), 2.0 * float(args.flip_angle)]
+    else:
+        fa = s.values("flip_angle_deg", None, "--flip-angle")
+        if abs(fa[1] - 2.0 * fa[0]) > 0.01 * fa[0]:
+            raise Q2MRIError(f"the double-angle method needs the second image at twice the first's flip angle; the "
+                             f"sidecars give {fa[0]:g} and {fa[1]:g} deg (list the A image first, or give --flip-angle)")
+    if not 0 < fa[0] < 90:
+        raise Q2MRIError(f"the nominal flip angle A must be between 0 and 90 deg (2A up to 180), got {fa[0]:g}")
+    _fixed(s, ("te_ms", "tr_ms"), "DAM", args)
+    mask = load_mask(args.mask, s.geometry, args.resample)
+    d = _magnitude(s, "DAM")
+    maps = fit_b1_dam(d[..., 0], d[..., 1], fa[0], mask=mask)
+    b1 = maps["B1"]
+    if args.smooth_mm:
+        if args.smooth_mm < 0:
+            raise Q2MRIError("--smooth-mm must be >= 0 (the Gaussian SD in mm)")
+        b1 = smooth_in_mask(b1, maps["quality"] == 1, args.smooth_mm, s.geometry.spacing[::-1])
+        b1 = np.where(maps["quality"] == 2, np.nan, b1).astype(np.float32)
+    _write(args, s, {"B1": b1, "flip_angle_actual": maps["flip_angle_actual"], "quality": maps["quality"]},
+           "double-angle method (Insko and Bolinger 1993): B1 = arccos(S_2A / (2 S_A)) / A",
+           {"FlipAngle": fa, "SmoothingSDmm": args.smooth_mm or 0})
 
 
 def cmd_b0(args) -> None:
@@ -342,6 +379,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flip-angle", type=float, metavar="DEG", help="nominal flip angle in degrees (default: sidecar)")
     p.add_argument("--tr", type=number_list, metavar="TR1,TR2", help="the two TRs in ms (default: sidecars)")
     p.add_argument("--t1", metavar="IMG", help="T1 map (ms) for the exact AFI equation; without it TR << T1 is assumed")
+    p.add_argument("--smooth-mm", type=float, default=0.0, metavar="MM",
+                   help="Gaussian SD (mm) to smooth the B1 map inside the mask (B1+ varies over centimetres; default 0)")
+    p = base("b1-dam", "relative B1 from a double-angle pair (the A image first, then 2A; long TR)", cmd_b1_dam,
+             torch_fit=False)
+    p.add_argument("--flip-angle", type=float, metavar="DEG", help="the nominal angle A in degrees (default: sidecars)")
     p.add_argument("--smooth-mm", type=float, default=0.0, metavar="MM",
                    help="Gaussian SD (mm) to smooth the B1 map inside the mask (B1+ varies over centimetres; default 0)")
     p = base("b0", "B0 (Hz) from two complex echoes (magnitude + phase)", cmd_b0, phase=True, torch_fit=False)

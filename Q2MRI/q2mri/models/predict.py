@@ -63,9 +63,30 @@ def unidentifiable(task: str, images: Sequence[np.ndarray], acqs: Sequence[Acqui
     if len({round(f, 6) for f in fas}) < 2:
         return None
     from ..fitting.vfa import fit_vfa
-    fit = fit_vfa(np.stack([np.abs(im) for im in images], -1), fas, float(acqs[0].tr_ms), b1=maps["B1"],
+    fit = fit_vfa(np.stack([np.abs(im) for im in images], -1), fas, [float(a.tr_ms) for a in acqs], b1=maps["B1"],
                   mask=mask, refine=False, device="cpu")
     return (fit["quality"] == FLAGGED) & mask
+
+
+def per_image_tr_fit(task: str, images, acqs, outs: dict, sds: dict, mask: np.ndarray) -> str | None:
+    """spgr-t1 with images at different TRs (MPM/MTsat protocols, Helms et al. 2008): the network's
+    DESPOT1 layer assumes one TR, so T1 and PD come from the SPGR equation with each image's own TR
+    (fitting.vfa: Helms' closed form, then Levenberg-Marquardt) with the network's B1. PD keeps the
+    network's scale (its median in the mask); the SDs keep their relative size."""
+    trs = [float(a.tr_ms) for a in acqs]
+    if task != "spgr-t1" or len(images) < 2 or len({round(t, 6) for t in trs}) < 2:
+        return None
+    from ..fitting.vfa import fit_vfa
+    fit = fit_vfa(np.stack([np.abs(im) for im in images], -1), [float(a.flip_angle_deg) for a in acqs], trs,
+                  b1=outs["B1"], mask=mask, device="cpu")
+    ok = mask & np.isfinite(fit["PD"]) & (fit["PD"] > 0) & (outs["PD"] > 0)
+    scale = float(np.median(outs["PD"][ok] / fit["PD"][ok])) if ok.any() else 1.0
+    for k, new in (("T1", fit["T1"]), ("PD", fit["PD"] * scale)):
+        rel = sds[k] / np.maximum(np.abs(outs[k]), 1e-6)
+        outs[k] = np.where(mask, new, 0.0).astype(np.float32)
+        sds[k] = np.where(mask, rel * np.abs(outs[k]), 0.0).astype(np.float32)
+    return (f"the images have different TRs ({', '.join(f'{t:g}' for t in trs)} ms): T1 and PD from the SPGR equation "
+            f"with each image's TR and the predicted B1 (Helms 2008 start, Levenberg-Marquardt)")
 
 
 AUTO_REFINE_STEPS = 10
@@ -225,6 +246,9 @@ def predict(task: str, images: Sequence[np.ndarray], acquisitions: Sequence[Acqu
             np.minimum(outs["PDFF"], 100.0, out=outs["PDFF"])
             warnings.warn(f"PDFF above 100 % in {over} voxel(s) clipped to 100 % (this model has no bounded PDFF "
                           "head); prefer q2mri fit fatwater for fat fractions")
+    note = per_image_tr_fit(task, images, acquisitions, outs, sds, mask)
+    if note:
+        notes.append(note)
     result = dict(outs)
     result.update({f"{k}_sd": v for k, v in sds.items()})
     scalar = None
