@@ -146,6 +146,15 @@ def test_two_pipelines_writing_the_same_map_are_named_apart_and_subjects_without
     assert "sub-03\tfit-t2star\tskipped: needs 3 gradient echoes" in r.err
     anat = out / "sub-03" / "anat"
     assert (anat / "sub-03_desc-fitvfa_T1map.nii.gz").is_file() and (anat / "sub-03_desc-predictspgrt1_T1map.nii.gz").is_file()
+    # a suffix query for T1 maps finds T1 maps only: no SD, residual or consistency map answers to it
+    t1maps = sorted(p.name for p in out.rglob("*_T1map.nii.gz"))
+    assert t1maps == ["sub-03_desc-fitvfa_T1map.nii.gz", "sub-03_desc-predictspgrt1_T1map.nii.gz"]
+    for p in out.rglob("*_T1map.nii.gz"):
+        side = json.loads(p.with_name(p.name.replace(".nii.gz", ".json")).read_text())
+        assert side["Units"] == "ms" and side["Quantity"].endswith("relaxation time T1")
+    others = {p.name for p in anat.glob("*.nii.gz")} - set(t1maps)
+    assert {"sub-03_desc-fitvfa_residual.nii.gz", "sub-03_desc-predictspgrt1T1map_sd.nii.gz",
+            "sub-03_desc-predictspgrt1_consistency.nii.gz"} <= others
     side = json.loads((anat / "sub-03_desc-predictspgrt1_T1map.json").read_text())
     from q2mri.cohort.participant import sha256
     from q2mri.models.registry import find_model

@@ -73,7 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bids", help="BIDS App: maps for a whole cohort on Dask (participant), then a group table",
                        description="BIDS App (bids_dir output_dir analysis_level). participant: one Dask task per "
                                    "subject/session and pipeline, BIDS derivatives (T1map, M0map, R2starmap, "
-                                   "T2starmap, TB1map, PDFFmap, fieldmap, desc-sd_*, desc-quality_dseg) with "
+                                   "T2starmap, TB1map, PDFFmap, fieldmap; SDs as desc-<map>_sd, residuals as _residual, quality as _dseg, "
+                                   "so that a suffix query for a map finds only maps) with "
                                    "provenance; complete runs are skipped on a rerun. group: group/q2mri_group.tsv "
                                    f"and .parquet and a box plot per map. Pipelines: {', '.join(pipes)}.")
     p.add_argument("bids_dir", metavar="BIDS_DIR")

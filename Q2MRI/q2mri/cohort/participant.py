@@ -75,19 +75,22 @@ def is_complete(job: Job, hashes: dict[str, str]) -> bool:
 
 
 def derivative_name(job: Job, name: str) -> str:
-    """BIDS derivative file stem of one q2mri output: T1 -> sub-01_T1map, T1_sd -> sub-01_desc-sd_T1map;
-    the pipeline's own outputs carry it (quality -> sub-01_desc-fitvfaquality_dseg, residual ->
-    sub-01_desc-fitvfaresidual_T1map), as do its maps when two requested pipelines write the same map."""
+    """BIDS derivative file stem of one q2mri output. Only maps of the quantity carry its qMRI
+    suffix (T1 -> sub-01_T1map; with the pipeline in desc when two requested pipelines write the
+    same map), so that selecting T1 maps by suffix finds T1 maps alone. Everything else is named
+    by what it is: T1_sd -> sub-01_desc-T1map_sd, residual -> sub-01_desc-fitvfa_residual,
+    consistency -> sub-01_desc-predictspgrt1_consistency, quality -> sub-01_desc-fitvfaquality_dseg."""
     pipe = pipeline_desc(job.pipeline)
     base = name[:-3] if name.endswith("_sd") else name
     if base in MAP_SUFFIX:
         ent, suffix = MAP_SUFFIX[base]
-        desc = ent.removeprefix("desc-") + ("sd" if name.endswith("_sd") else "")
-        if job.desc_pipeline:
-            desc = pipe + desc
-    else:                                   # quality, residual, consistency, inversion_efficiency, confidence
-        desc = pipe + name.replace("_", "")
-        suffix = "dseg" if name == "quality" else MAP_SUFFIX[pipeline_maps(job.pipeline)[0]][1]
+        desc = (pipe if job.desc_pipeline else "") + ent.removeprefix("desc-")
+        if name.endswith("_sd"):          # the SD of a map is not that map: its own suffix
+            desc, suffix = desc + suffix, "sd"
+    elif name == "quality":
+        desc, suffix = pipe + "quality", "dseg"
+    else:                                   # residual, consistency, inversion_efficiency, confidence
+        desc, suffix = pipe, name.replace("_", "")
     parts = [f"sub-{job.subject}", f"ses-{job.session}" if job.session else "", f"desc-{desc}" if desc else "", suffix]
     return "_".join(p for p in parts if p)
 
