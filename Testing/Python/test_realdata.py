@@ -361,3 +361,31 @@ def test_the_command_line_starts_quietly_and_without_torch(tmp_path):
                        env={**__import__("os").environ, "Q2MRI_LOG": str(tmp_path / "debug.log")})
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("q2mri: error:"), r.stderr
+
+
+def test_inversion_recovery_without_tr_and_with_rounding_negatives(cli, tmp_path):
+    """As the real IR brain is stored: magnitude images at 9 TIs, no TR recorded, and a tiny
+    negative offset (-6.5e-6 against a maximum of 77) left by the reconstruction in the background."""
+    from conftest import write_nifti
+    rng = np.random.default_rng(21)
+    shape = (2, 6, 7)
+    t1, pd = rng.uniform(500, 2500, shape), rng.uniform(0.5, 1.0, shape)
+    ti = [350, 500, 650, 800, 950, 1100, 1250, 1400, 1700]
+    series = np.stack([np.abs(P.inversion_recovery(t1, 70.0 * pd, float(t), 3000.0)) for t in ti]).astype(np.float32)
+    series[:, 0, 0, :] = -6.488583e-06                      # background rounding
+    t1[0, 0, :] = np.nan
+    path = write_nifti(tmp_path / "IR.nii.gz", series, sidecar={"InversionTime": [t / 1000 for t in ti],
+                                                                  "MagneticFieldStrength": 3})
+    r = cli("fit", "t1-ir", "--input", path, "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+    assert "slightly negative" in r.err and "TR is not recorded" in r.err
+    got = read_image(tmp_path / "o" / "T1.nii.gz").array
+    ok = np.isfinite(t1)
+    # exact: a + b exp(-TI/T1) needs no TR (the start grid is 2 % apart: a frozen fit fails this)
+    assert np.nanmax(np.abs(got[ok] / t1[ok] - 1)) < 1e-3
+    assert not (tmp_path / "o" / "PD.nii.gz").exists()
+    # a real negative in a magnitude image is still refused
+    series[0, 1, 1, 1] = -5.0
+    bad = write_nifti(tmp_path / "bad.nii.gz", series, sidecar={"InversionTime": [t / 1000 for t in ti]})
+    r = cli("fit", "t1-ir", "--input", bad, "--out", tmp_path / "b")
+    assert r.code == 2 and "negative intensities" in r.err and not (tmp_path / "b").exists()

@@ -10,7 +10,8 @@ import numpy as np
 from ..acquisition import LABEL, Acquisition
 from ..errors import Q2MRIError
 from ..io.acquisition_io import read_acquisitions
-from ..io.images import Geometry, Volume, as_3d, check_intensities, check_same_geometry, read_image
+from ..io.images import (Geometry, Volume, as_3d, check_intensities, check_same_geometry, clear_rounding_negatives,
+                         read_image)
 from ..io.vendor import apply_vendor_scaling, image_type, phase_to_radians, read_sidecar
 from .args import add_common, number_list, progress_bar  # noqa: F401 (shared helpers, re-exported)
 
@@ -103,8 +104,14 @@ def load_series(paths: Sequence[str], phases: Sequence[str] | None = None, *, re
         raise Q2MRIError("no --input given")
     vols = [read_image(p, what) for p in paths]
     sides = [read_sidecar(v) for v in vols]
-    for v, sd in zip(vols, sides):
-        check_intensities(v, what, allow_negative=image_type(sd, v.tags) in ("REAL", "IMAGINARY"))
+    early: list[str] = []
+    for i, (v, sd) in enumerate(zip(vols, sides)):
+        signed = image_type(sd, v.tags) in ("REAL", "IMAGINARY")
+        if not signed:
+            vols[i], note = clear_rounding_negatives(v)
+            if note:
+                early.append(note)
+        check_intensities(vols[i], what, allow_negative=signed)
     phase_vols = None
     if phases:
         if len(phases) != len(paths):
@@ -119,7 +126,7 @@ def load_series(paths: Sequence[str], phases: Sequence[str] | None = None, *, re
         everything = check_same_geometry(everything, resample)
         vols = everything[: len(vols)]
         phase_vols = everything[len(vols):] if phase_vols else None
-    notes: list[str] = []
+    notes: list[str] = early
     arrays, acqs, img_paths, uniform = [], [], [], []
     registrations: list = []
     if register and any(image_type(sd, v.tags) in ("REAL", "IMAGINARY") for v, sd in zip(vols, sides)):

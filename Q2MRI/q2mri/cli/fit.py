@@ -128,19 +128,31 @@ def cmd_t1_ir(args) -> None:
     from ..fitting.inversion_recovery import fit_t1_ir
     from ..fitting.protocol_checks import check_inversion_times, check_tr
     from .common import load_mask
+    import math
+    import sys
     s = _load(args)
     ti = s.values("ti_ms", args.ti, "--ti")
-    tr = s.values("tr_ms", [args.tr] if args.tr is not None else None, "--tr")
-    check_tr(tr[0], "IR")
+    if args.tr is None and all(a.tr_ms is None for a in s.acquisitions):
+        # Barral 2010: a + b exp(-TI/T1) gives T1 without TR (physics.inversion_recovery with TR -> inf is the
+        # same three-parameter family); PD and the inversion efficiency need TR and are not written
+        tr = [math.inf] * len(ti)
+        print("q2mri: note: TR is not recorded: T1 from a + b exp(-TI/T1) (Barral 2010), which needs no TR; PD and "
+              "the inversion efficiency need TR (--tr) and are not written", file=sys.stderr)
+    else:
+        tr = s.values("tr_ms", [args.tr] if args.tr is not None else None, "--tr")
+        check_tr(tr[0], "IR")
     check_inversion_times(ti, tr[0])
-    _fixed(s, ("te_ms",) + (() if args.tr is not None else ("tr_ms",)), "IR", args)
-    if len(set(round(t, 6) for t in tr)) > 1:
+    _fixed(s, ("te_ms",) + (() if args.tr is not None or math.isinf(tr[0]) else ("tr_ms",)), "IR", args)
+    if len(set(round(t, 6) for t in tr if math.isfinite(t))) > 1:
         raise Q2MRIError(f"the IR images have different TRs {sorted(set(tr))} ms; give one TR (--tr)")
     mask = load_mask(args.mask, s.geometry, args.resample)
     maps = fit_t1_ir(_magnitude(s, "IR T1"), ti, tr[0], mask=mask, device=args.device,
                      progress=progress_bar("fit t1-ir", args.quiet))
-    _write(args, s, maps, "IR: RD-NLS-PR (Barral 2010) + Levenberg-Marquardt",
-           {"InversionTime": [t / 1000.0 for t in ti], "RepetitionTime": tr[0] / 1000.0})
+    if math.isinf(tr[0]):
+        maps = {k: v for k, v in maps.items() if k not in ("PD", "inversion_efficiency")}
+    _write(args, s, maps, "IR: RD-NLS-PR (Barral 2010) + Levenberg-Marquardt" +
+           (" on a + b exp(-TI/T1) (TR not recorded)" if math.isinf(tr[0]) else ""),
+           {"InversionTime": [t / 1000.0 for t in ti], "RepetitionTime": None if math.isinf(tr[0]) else tr[0] / 1000.0})
 
 
 def cmd_b1_afi(args) -> None:

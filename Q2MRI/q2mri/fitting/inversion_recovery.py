@@ -23,6 +23,7 @@ from .quality import ir_flags, with_quality
 from .voxelwise import default_mask, Progress, fit_voxels, relative_rms_residual
 
 T1_GRID_MS = (1.0, 10000.0, 400)
+TR_UNKNOWN_MS = 1.0e9
 
 
 def _grid_search(y: torch.Tensor, ti: torch.Tensor, grid: torch.Tensor):
@@ -86,7 +87,8 @@ def fit_ir_chunk(y: torch.Tensor, ti_ms: Sequence[float], tr_ms: float) -> dict[
 
 def fit_t1_ir(images: np.ndarray, ti_ms: Sequence[float], tr_ms: float, *, mask=None, device="auto",
               dtype=torch.float64, progress: Progress | None = None) -> dict[str, np.ndarray]:
-    """T1 (ms), PD, inversion efficiency and residual from IR magnitudes (..., N)."""
+    """T1 (ms), PD, inversion efficiency and residual from IR magnitudes (..., N). tr_ms = inf: TR
+    not recorded; T1 is exact, PD and the efficiency are then the apparent a and -(a + b)/a."""
     if images.shape[-1] != len(ti_ms):
         raise Q2MRIError(f"{images.shape[-1]} IR images but {len(ti_ms)} inversion times; give one TI per image")
     if len(set(round(float(t), 6) for t in ti_ms)) < 3:
@@ -94,7 +96,11 @@ def fit_t1_ir(images: np.ndarray, ti_ms: Sequence[float], tr_ms: float, *, mask=
     if max(ti_ms) >= tr_ms:
         raise Q2MRIError(f"an inversion time ({max(ti_ms)} ms) is not shorter than TR ({tr_ms} ms); check --ti and --tr")
     mask = default_mask(images) if mask is None else mask
-    out = fit_voxels(lambda y: fit_ir_chunk(y, ti_ms, tr_ms), images, mask,
+    # TR not recorded (inf): the model's TR -> inf limit, a + b exp(-TI/T1), which needs no TR. A finite
+    # stand-in keeps the Levenberg-Marquardt Jacobian finite (d/dT1 exp(-inf/T1) is 0 * inf = NaN in
+    # torch, which froze every voxel on the start grid); e^(-TR/T1) is exactly 0 at it.
+    tr_model = TR_UNKNOWN_MS if math.isinf(tr_ms) else tr_ms
+    out = fit_voxels(lambda y: fit_ir_chunk(y, ti_ms, tr_model), images, mask,
                      ("T1", "PD", "inversion_efficiency", "residual"),
                      device=device, dtype=dtype, progress=progress, chunk=1 << 14)
     return with_quality(out, mask, ir_flags(out["T1"], out["inversion_efficiency"], ti_ms))

@@ -183,6 +183,29 @@ def read_image(path: str | os.PathLike, what: str = "image") -> Volume:
     return Volume(arr, Geometry.of(img), str(p), tags)
 
 
+ROUNDING = 1e-4     # negatives this small against the image's robust maximum are rounding, not signal
+
+
+def clear_rounding_negatives(vol: Volume) -> tuple[Volume, str]:
+    """A magnitude image whose only negatives are rounding (|v| below ROUNDING of its 99.5th
+    percentile, as some reconstructions leave a tiny offset in the background) with those set to
+    0, and the note that says so; anything larger is left for check_intensities to refuse."""
+    a = vol.array
+    if np.iscomplexobj(a) or a.dtype.kind != "f":
+        return vol, ""
+    neg = np.isfinite(a) & (a < 0)
+    if not neg.any():
+        return vol, ""
+    top = float(np.percentile(np.abs(a[np.isfinite(a)]), 99.5))
+    low = float(a[neg].min())
+    if top <= 0 or -low > ROUNDING * top:
+        return vol, ""
+    fixed = np.where(neg, 0, a).astype(a.dtype)
+    return (Volume(fixed, vol.geometry, vol.path, vol.tags),
+            f"{vol.path}: {int(neg.sum())} voxel(s) slightly negative (down to {low:.3g}, under {ROUNDING:g} of the "
+            f"image's 99.5th percentile {top:.4g}): reconstruction rounding in a magnitude image, set to 0")
+
+
 def check_intensities(vol: Volume, what: str = "image", allow_negative: bool = False, allow_nan: bool = False) -> None:
     """NaN, Inf and (for magnitude images) negative values are user errors; maps may carry NaN
     where a fit flagged a voxel (allow_nan)."""
