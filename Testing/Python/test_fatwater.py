@@ -122,3 +122,40 @@ def test_the_network_refuses_protocols_far_from_its_training(over, match):
     im = np.ones((1, 16, 16), np.complex64)
     with pytest.raises(Q2MRIError, match=f"(?s){match}.*fit fatwater"):
         predict("fatwater-ipop", [im, im], acqs, device="cpu")
+
+
+def test_magnitude_sides_are_blind_to_phase_and_precession():
+    from q2mri.fitting.fatwater_magnitude import FAT, WATER, magnitude_sides
+    te = np.array([1.744, 4.820, 7.896, 10.972])       # the ISMRM 2012 abdomen protocol, 1.5 T
+    f = np.repeat([0.0, 0.1, 0.9, 1.0], 200)[:, None, None]
+    rng = np.random.default_rng(2)
+    s = gre_complex(1 - f, f, 30.0, rng.uniform(-200, 200, f.shape), te, 1.5)
+    s = s + (rng.standard_normal(s.shape) + 1j * rng.standard_normal(s.shape)) / 200.0
+    mask = np.ones(f.shape, bool)
+    loose = magnitude_sides(np.abs(s), te, 1.5, mask).ravel()
+    water, fat = f.ravel() < 0.5, f.ravel() > 0.5
+    assert not ((loose == FAT) & water).any() and not ((loose == WATER) & fat).any()    # never the wrong side
+    sure = magnitude_sides(np.abs(s), te, 1.5, mask, margin=20.0).ravel()
+    assert (sure[f.ravel() == 0] == WATER).all() and (sure[f.ravel() == 1] == FAT).all()
+    # conjugated data (the other precession) and any common phase: the same sides
+    assert np.array_equal(magnitude_sides(np.abs(np.conj(s) * np.exp(1.3j)), te, 1.5, mask).ravel(), loose)
+
+
+def test_a_water_organ_the_smoothness_would_carry_onto_the_swapped_field_stays_water():
+    """Like the real liver of ISMRM 2012 case 12: a large pure-water organ inside a fat ring, its field one
+    fat shift away from the ring's (a steep step at the boundary, as at an air-tissue interface). The
+    smoothness prefers the swapped field there; the echo magnitudes say water (Yu et al. 2011)."""
+    te = np.array([1.744, 4.820, 7.896, 10.972])
+    z, y, x = np.meshgrid([0.0], np.linspace(-1, 1, 48), np.linspace(-1, 1, 56), indexing="ij")
+    r = np.hypot(x / 0.95, y / 0.9)
+    body, organ = r < 1, r < 0.7
+    pdff = np.where(organ, 0.0, np.where(body, 0.9, 0.0))
+    shift = 217.8                                       # the main fat peak at 1.5 T, Hz
+    b0 = np.where(organ, -shift + 20.0 * x, 20.0 * x)
+    s = gre_complex((1 - pdff) * body, pdff * body, 30.0, b0, te, 1.5)
+    rng = np.random.default_rng(5)
+    s = s + (rng.standard_normal(s.shape) + 1j * rng.standard_normal(s.shape)) / 300.0
+    out = fit_fatwater(s, te, 1.5, mask=body, device="cpu", spacing_mm=(5.0, 2.0, 2.0))
+    assert np.nanmedian(out["PDFF"][organ]) < 5.0
+    assert float((out["PDFF"][organ] > 50).mean()) < 0.02
+    assert np.nanmedian(out["PDFF"][body & ~organ]) > 80.0

@@ -38,11 +38,12 @@ from ..physics.fat import GAMMA_BAR_MHZ_PER_T, MAIN_PEAK_PPM, fat_phasor
 from ..physics.gre import gre_complex
 from ..physics.spgr import spgr
 from .lm import levenberg_marquardt
+from .fatwater_magnitude import FAT, R2S_GRID, WATER, magnitude_sides
 from .quality import fatwater_flags, with_quality
 from .voxelwise import Progress, default_mask, relative_rms_residual
 
-R2S_GRID = (0.0, 15.0, 30.0, 50.0, 75.0, 110.0, 160.0, 230.0, 330.0, 470.0, 670.0, 950.0, 1350.0)
 N_CANDIDATES = 4
+MAGNITUDE_PENALTY = 0.1     # relative residual added where the field's side contradicts the magnitudes
 
 
 def _psi_grid(te_s: np.ndarray, step_hz: float | None, range_hz: float | None) -> np.ndarray:
@@ -55,23 +56,29 @@ def _psi_grid(te_s: np.ndarray, step_hz: float | None, range_hz: float | None) -
 
 def _residual_curves(y: torch.Tensor, te_s: torch.Tensor, c: torch.Tensor, psi: torch.Tensor,
                      r2s: torch.Tensor, chunk: int = 2048):
-    """Per voxel: residual over psi (min over R2*) and the best R2* at each psi."""
+    """Per voxel: residual over psi (min over R2*), the best R2* at each psi, the signal norm, and
+    whether the least-squares fat exceeds the water there (|F| > |W|, the side of the ambiguity)."""
     z = (-r2s[None, :, None] + 2j * math.pi * psi[:, None, None]) * te_s[None, None, :]   # (P, R, E)
     a = torch.exp(z)
     basis = torch.stack([a, a * c], dim=-1)                                                # (P, R, E, 2)
     q, _ = torch.linalg.qr(basis)
     qh = q.conj().reshape(-1, te_s.numel(), 2)                                              # (PR, E, 2)
+    pinv = torch.linalg.pinv(basis).reshape(-1, 2, te_s.numel())                            # (PR, 2, E)
     norm = (y.abs() ** 2).sum(-1)
-    res, rbest = [], []
+    res, rbest, fat = [], [], []
+    n_r = r2s.numel()
     for s in range(0, y.shape[0], chunk):
         yy = y[s:s + chunk]
         proj = torch.einsum("gek,ve->vgk", qh, yy)
         r = norm[s:s + chunk, None] - (proj.abs() ** 2).sum(-1)
-        r = r.reshape(yy.shape[0], psi.numel(), r2s.numel())
+        r = r.reshape(yy.shape[0], psi.numel(), n_r)
         val, idx = r.min(-1)
+        g = torch.arange(psi.numel(), device=y.device)[None, :] * n_r + idx                 # (v, P) grid points
+        wf = torch.einsum("vpke,ve->vpk", pinv[g], yy)
         res.append(val)
         rbest.append(idx)
-    return torch.cat(res), torch.cat(rbest), norm
+        fat.append(wf[..., 1].abs() > wf[..., 0].abs())
+    return torch.cat(res), torch.cat(rbest), norm, torch.cat(fat)
 
 
 def _candidates(curve: torch.Tensor, k: int):
@@ -133,13 +140,67 @@ def regularise_field(cand_psi: np.ndarray, cand_res: np.ndarray, norm: np.ndarra
     return chosen
 
 
-def _refine(y: torch.Tensor, te_ms: torch.Tensor, field_t: float, psi0: torch.Tensor, r0: torch.Tensor,
-            half_period: float):
+def coherent_sides(sides: np.ndarray, size: int = 5, agree: float = 0.7, least: int = 6) -> np.ndarray:
+    """The magnitudes' sides kept only where the confident voxels around (size x size in plane) mostly say
+    the same: noise makes a scattered few voxels look sure of the wrong side, an organ is sure as a whole."""
+    from .fatwater_magnitude import UNSURE
+    k = (1,) * (sides.ndim - 2) + (size, size)
+    n = float(np.prod(k))
+    w = ndimage.uniform_filter((sides == WATER).astype(np.float64), k, mode="constant") * n
+    f = ndimage.uniform_filter((sides == FAT).astype(np.float64), k, mode="constant") * n
+    keep = ((sides == WATER) & (w >= agree * (w + f)) & (w + f >= least)) | \
+           ((sides == FAT) & (f >= agree * (w + f)) & (w + f >= least))
+    return np.where(keep, sides, UNSURE).astype(sides.dtype)
+
+
+def _water_fat(y: torch.Tensor, te_ms: torch.Tensor, field_t: float, psi0: torch.Tensor, r0: torch.Tensor) -> torch.Tensor:
+    """Complex (W, F) per voxel (V, 2) by linear least squares at a given field and R2* (variable projection)."""
     te_s = te_ms / 1000.0
     c = fat_phasor(te_s, field_t)
     a = torch.exp((-r0[:, None] + 2j * math.pi * psi0[:, None]) * te_s[None, :])
     basis = torch.stack([a, a * c[None, :]], -1)                               # (V, E, 2)
-    wf = torch.linalg.lstsq(basis, y[..., None]).solution[..., 0]                # (V, 2)
+    return torch.linalg.lstsq(basis, y[..., None]).solution[..., 0]
+
+
+def resolve_regions(kf: np.ndarray, cost: np.ndarray, sides: np.ndarray, frac_fat: np.ndarray, mask: np.ndarray,
+                    spacing_mm, fs_k: int, p_count: int, step: float, fat_shift: float, min_voxels: int = 30,
+                    ratio: float = 1.5) -> tuple[np.ndarray, dict]:
+    """Field indices kf (masked voxels) with each region of one smooth field moved by a fat shift where
+    the voxels whose magnitudes clearly say water or fat (sides, fitting.fatwater_magnitude) disagree
+    with its fat fraction more than ``ratio`` times as often as they agree. Regions are the connected
+    parts of the mask once neighbours whose fields differ by a third of a fat shift are cut apart."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from .fatwater_magnitude import FAT, WATER
+    from .fieldmap import neighbour_pairs
+    n = kf.size
+    i, j, _ = neighbour_pairs(mask, spacing_mm)
+    keep = np.abs(kf[i] - kf[j]) * step < fat_shift / 3.0
+    graph = coo_matrix((np.ones(int(keep.sum())), (i[keep], j[keep])), shape=(n, n))
+    count, lab = connected_components(graph, directed=False)
+    fat_side = frac_fat > 0.5
+    agree = ((sides == WATER) & ~fat_side) | ((sides == FAT) & fat_side)
+    disagree = ((sides == WATER) & fat_side) | ((sides == FAT) & ~fat_side)
+    a, d = np.bincount(lab, agree, count), np.bincount(lab, disagree, count)
+    size = np.bincount(lab, None, count)
+    flip = np.flatnonzero((d > ratio * a) & (d >= 10) & (size >= min_voxels))
+    kf = kf.copy()
+    moved = 0
+    for c in flip:
+        rows = np.flatnonzero(lab == c)
+        # towards the fat shift whose field the region's own data support better
+        s = min((fs_k, -fs_k), key=lambda sh: float(cost[rows, (kf[rows] + sh) % p_count].sum()))
+        kf[rows] += s
+        moved += rows.size
+    return kf, {"regions": int(count), "moved_regions": int(flip.size), "moved_voxels": int(moved),
+                "method": "regions of one smooth field take the side their confident magnitude voxels give "
+                          "(Yu et al. 2011)"}
+
+
+def _refine(y: torch.Tensor, te_ms: torch.Tensor, field_t: float, psi0: torch.Tensor, r0: torch.Tensor,
+            half_period: float):
+    wf = _water_fat(y, te_ms, field_t, psi0, r0)
     p0 = torch.stack([wf[:, 0].real, wf[:, 0].imag, wf[:, 1].real, wf[:, 1].imag, psi0, r0], 1)
 
     def factory(index):
@@ -171,7 +232,7 @@ def choose_precession(y: torch.Tensor, te_s: torch.Tensor, field_t: float, psi: 
     sub = y[pick]
     res = []
     for yy in (sub, sub.conj()):
-        curve, _, nrm = _curves(yy, te_s, field_t, psi, r2s)
+        curve, _, nrm, _ = _curves(yy, te_s, field_t, psi, r2s)
         res.append(float((curve.min(-1).values / nrm.clamp_min(1e-30)).mean()))
     # the wrong convention misfits every fatty voxel; water-only voxels fit both alike, so even a 5 %
     # lower mean residual is the fat speaking (ties keep this model's own convention)
@@ -263,7 +324,7 @@ def fit_fatwater(echoes: np.ndarray, te_ms: Sequence[float], field_strength_t: f
         y = y.conj()
     if progress:
         progress(0, 4)
-    curve, rbest, norm = _curves(y, te_s, field_strength_t, psi, r2s)
+    curve, rbest, norm, fat_at = _curves(y, te_s, field_strength_t, psi, r2s)
     cval, cidx = _candidates(curve, N_CANDIDATES)
     if progress:
         progress(1, 4)
@@ -281,6 +342,17 @@ def fit_fatwater(echoes: np.ndarray, te_ms: Sequence[float], field_strength_t: f
     k0 = np.round((chosen.reshape(-1)[idx] - float(psi[0])) / step).astype(np.int64)
     cost = (curve / norm.clamp_min(1e-30)[:, None]).cpu().numpy()
     fat_shift = abs(MAIN_PEAK_PPM * GAMMA_BAR_MHZ_PER_T * field_strength_t)
+    if field_map == "graph-cut":
+        # The echo magnitudes say water or fat without any phase (Yu et al. 2011, MRM 66:199: complex and
+        # magnitude fitting combined): where they clearly do, a field whose least-squares solution lands on
+        # the other side of the ambiguity costs MAGNITUDE_PENALTY more. The graph cut then keeps a liver, a
+        # fluid-filled stomach or an arm with no tissue bridge from settling on the swapped smooth field.
+        sides = coherent_sides(magnitude_sides(np.abs(echoes), te_ms, field_strength_t, mask))[mask]
+        fat_np = fat_at.cpu().numpy()
+        wrong = ((sides == WATER)[:, None] & fat_np) | ((sides == FAT)[:, None] & ~fat_np)
+        cost = cost + MAGNITUDE_PENALTY * wrong
+        report["magnitude_sides"] = {"water": int((sides == WATER).sum()), "fat": int((sides == FAT).sum()),
+                                     "penalty": MAGNITUDE_PENALTY}
     if field_map == "graph-cut":
         kf, info = graph_cut_field(cost, float(psi[0]), step, mask, np.sqrt(norm.cpu().numpy()), spacing_mm, k0,
                                    fat_shift_hz=fat_shift)
@@ -301,8 +373,9 @@ def fit_fatwater(echoes: np.ndarray, te_ms: Sequence[float], field_strength_t: f
         kf = np.where(better, kf + shift, kf)
         r_here = np.where(better, r_there, r_here)
     report["graph_cut"]["data_overrides"] = int((kf != k_cut).sum())
+    r0_of = lambda k: r2s[rbest.gather(1, torch.from_numpy(k % p_count).to(dev)[:, None])[:, 0]]
     psi0 = torch.from_numpy(float(psi[0]) + kf * step).to(dev)
-    r0 = r2s[rbest.gather(1, torch.from_numpy(kf % p_count).to(dev)[:, None])[:, 0]]
+    r0 = r0_of(kf)
     if progress:
         progress(2, 4)
     half_period = float(1.0 / np.min(np.diff(np.sort(te_s.cpu().numpy()))) / 2.0)
@@ -325,6 +398,11 @@ def fit_fatwater(echoes: np.ndarray, te_ms: Sequence[float], field_strength_t: f
     maps = {k: image(v).astype(np.float32) for k, v in out.items()}
     maps["confidence"] = image(confidence).astype(np.float32)
     swapped = _swap_suspects(maps["B0"], mask, image(np.sqrt(norm.cpu().numpy())), fat_shift, spacing_mm)
+    if field_map == "graph-cut":      # a voxel whose side the magnitudes confirm is no swap suspect
+        confirmed = np.zeros(mask.shape, bool)
+        fat_side = maps["PDFF"][mask] > 50
+        confirmed[mask] = ((sides == WATER) & ~fat_side) | ((sides == FAT) & fat_side)
+        swapped &= ~confirmed
     labels, n = ndimage.label(swapped)
     regions = []
     for r in range(1, n + 1):
