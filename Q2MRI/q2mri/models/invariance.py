@@ -8,7 +8,7 @@ half the field of view), the image's scale (x0.01, x100), in-plane flips and qua
 resolution (k-space truncated to 2 mm), SNR (20 and 200 against the reference's 100) and a
 surface coil's receive field (3x brighter at one edge). Each row holds, for the task's primary
 map, the median per tissue of the reference and of the variant over the voxels both cover, their
-largest difference (relative; absolute in percentage points for PDFF), the voxel correlation, and
+largest difference (relative; for PDFF in percentage points over 100), the voxel correlation, and
 the 1-SD coverage of the truth by the variant's own SD.
 """
 from __future__ import annotations
@@ -120,7 +120,8 @@ def _predict(task, images, acqs, model, mask):
 
 
 def _median_diff(key: str, a: float, b: float) -> float:
-    return abs(a - b) if key == "PDFF" else abs(a - b) / max(abs(a), 1e-9)
+    """Relative difference; for PDFF in units of its 0-100 % scale (5 % = 5 percentage points)."""
+    return abs(a - b) / 100.0 if key == "PDFF" else abs(a - b) / max(abs(a), 1e-9)
 
 
 def invariance(task: str, *, model: str | None = None, case: Case | None = None, names: list[str] | None = None,
