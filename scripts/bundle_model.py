@@ -1,6 +1,7 @@
 """Evaluate a trained model on held-out simulated subjects and bundle it with its card.
 
     .venv/bin/python scripts/bundle_model.py TRAINED_DIR NAME [--preview] [--env="OMP_NUM_THREADS=1"]
+        [--bank=out/bank] [--accept-worse="REASON"]
 
 Copies the weights into Resources/Models/NAME/, adds the held-out metrics (models.evaluate)
 and the seeds' own numbers to card.json, and writes card.md. The training command is the
@@ -8,7 +9,10 @@ one recorded by q2mri train in the trained model's card. --preview marks a model
 not meet all its accuracy targets: it is still the task's default (so that prediction works
 out of the box), and its card and every prediction with it say that it is below target.
 TRAINED_DIR may be Resources/Models/NAME itself: the bundled model's card is then re-evaluated
-in place (add --no-recal to keep its uncertainty calibration).
+in place (add --no-recal to keep its uncertainty calibration). --bank fits the unfamiliar-input
+limit (models.familiarity) on the bank's calibration cases. The card also gets the invariance rows
+(models.invariance). A model whose held-out primary figure is more than 2 % worse than the bundled
+one's is not bundled unless --accept-worse says why (the reason goes into its card).
 """
 import json
 import shutil
@@ -49,16 +53,59 @@ SEED_NUMBERS = {
 }
 
 
-def main(trained: str, name: str, preview: bool = False, env: str = "") -> None:
+def _familiarity(src: Path, task: str, bank: str) -> None:
+    """The limit of the turned-slice disagreement (models.familiarity) on the bank's calibration cases,
+    randomized as the training was, into the trained model's card (prediction reads it there)."""
+    from q2mri.models.bank import NO_RANDOMIZATION, Randomization
+    from q2mri.models.familiarity import fit_familiarity
+    from q2mri.models.registry import load_model
+    from q2mri.models.tasks import TASKS
+    from q2mri.models.train import bank_split
+    net, card = load_model(src)
+    _, cal = bank_split(bank, TASKS[task], 4)
+    rnd = Randomization() if card.get("training", {}).get("randomized") else NO_RANDOMIZATION
+    card["familiarity"] = fit_familiarity(net, TASKS[task], bank, cal, randomize=rnd)
+    (src / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(f"familiarity: {card['familiarity']}")
+
+
+def _primary(metrics: dict) -> tuple[str, float]:
+    """The held-out figure a new model must not lose on: the first protocol's first map's relative l1."""
+    label = next(iter(metrics))
+    k = next(iter(metrics[label]["targets"]))
+    return f"{label}, {k} rel l1", float(metrics[label]["targets"][k]["l1"])
+
+
+def main(trained: str, name: str, preview: bool = False, env: str = "", bank: str = "", accept_worse: str = "") -> None:
     src = Path(trained)
     task = json.loads((src / "card.json").read_text())["task"]
     if json.loads((src / "card.json").read_text()).get("config", {}).get("arch") == "physics" and "--no-recal" not in sys.argv:
         from q2mri.models.calibrate import recalibrate_on_subjects
         print(f"recalibrated the uncertainty on whole subjects: {recalibrate_on_subjects(src, task)}")
+    if bank:
+        _familiarity(src, task, bank)
     card = json.loads((src / "card.json").read_text())
     metrics = {label: evaluate_model(str(src), task, overrides=ov, cases=CASES.get(task, 3)) for label, ov in REPORTS.get(task, {"default": None}).items()}
+    from q2mri.models.invariance import invariance, make_case, table
+    inv = invariance(task, model=str(src), case=make_case(task),
+                     snr_cases={20.0: make_case(task, snr=20.0), 200.0: make_case(task, snr=200.0)})
+    card["invariance"] = [{"variant": r.variant, "medians": r.medians, "worst_median_difference": r.worst,
+                           "voxel_r": r.r, "coverage_1sd": r.coverage} for r in inv]
     preview = preview or not meets_all(task, metrics)
     dst = MODELS_DIR / name
+    # bundle only on a held-out figure at least as good as the bundled model's (or a stated reason)
+    if src.resolve() != dst.resolve() and (dst / "card.json").exists():
+        old = json.loads((dst / "card.json").read_text()).get("held_out_metrics")
+        if old:
+            what, new_v = _primary(metrics)
+            _, old_v = _primary(old)
+            print(f"held-out {what}: {new_v:.4f} (bundled: {old_v:.4f})")
+            if new_v > 1.02 * old_v and not accept_worse:
+                print(f"not bundled: {what} {new_v:.4f} is worse than the bundled {old_v:.4f}; pass "
+                      f"--accept-worse=REASON to bundle anyway (the reason goes into the card)")
+                sys.exit(1)
+            if new_v > 1.02 * old_v:
+                card["accepted_worse"] = {"figure": what, "new": new_v, "bundled": old_v, "reason": accept_worse}
     dst.mkdir(parents=True, exist_ok=True)
     if src.resolve() != dst.resolve():           # NAME's own folder: its card is re-evaluated in place
         shutil.copy(src / "weights.safetensors", dst / "weights.safetensors")
@@ -109,11 +156,21 @@ def main(trained: str, name: str, preview: bool = False, env: str = "") -> None:
         lines.append(f"| {what} | {val} | {target} | {'' if ok is None else ('yes' if ok else '**no**')} | {seed} |")
     card["targets_met"] = not preview
     (dst / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    lines += ["", "## Invariance (models.invariance: one held-out case, seed 50021, changed only in what leaves the "
+              "tissue alone)", "", table(inv)]
+    if card.get("familiarity"):
+        f = card["familiarity"]
+        lines += ["", f"Unfamiliar input (models.familiarity): {f['method']}; limit {f['limit']:.4f} (median "
+                      f"{f['median']:.4f} on {f['slices']} calibration slices)."]
+    if card.get("accepted_worse"):
+        a = card["accepted_worse"]
+        lines += ["", f"Bundled although {a['figure']} is {a['new']:.4f} against the previous {a['bundled']:.4f}: "
+                      f"{a['reason']}"]
     lines += ["", f"Seeds' numbers: {card['seed_numbers']}. {card['note']}."]
     (dst / "card.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {dst}")
 
 
 if __name__ == "__main__":
-    env = next((a.split("=", 1)[1] for a in sys.argv[3:] if a.startswith("--env=")), "")
-    main(sys.argv[1], sys.argv[2], "--preview" in sys.argv[3:], env)
+    opt = lambda key: next((a.split("=", 1)[1] for a in sys.argv[3:] if a.startswith(f"--{key}=")), "")
+    main(sys.argv[1], sys.argv[2], "--preview" in sys.argv[3:], opt("env"), opt("bank"), opt("accept-worse"))

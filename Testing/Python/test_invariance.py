@@ -37,6 +37,7 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ("t2star", "turned 90 degrees"): "t2star never saw quarter turns: marrow T2* 13 -> 14 ms (7.3 %)",
     ("t2star", "flipped left-right"): "t2star: marrow T2* medians 3.2 % apart (limit 3 %)",
 }
+NEAR_LIMIT = {("t2star", "flipped left-right"), ("brain-t1t2", "turned 90 degrees")}
 
 
 @pytest.fixture(scope="module", params=TASKS)
@@ -81,7 +82,10 @@ def test_prediction_is_invariant_to_what_leaves_the_tissue_alone(rows, variant, 
         assert variant.startswith(("skull", "stripped")) and task in ("t2star", "fatwater-ipop"), variant
         return                       # no brain to strip in a knee or an abdomen
     if (task, variant) in KNOWN_FAILURES:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[(task, variant)]))
+        # strict where the figure is far past its limit (a fix must remove the mark); a figure near its
+        # limit may cross it with the thread count, so it is not held strictly
+        reason = KNOWN_FAILURES[(task, variant)]
+        request.applymarker(pytest.mark.xfail(strict=(task, variant) not in NEAR_LIMIT, reason=reason))
     fails = _check(task, by_name[variant])
     assert not fails, f"{task}, {variant}: " + "; ".join(fails) + \
         f" (medians {by_name[variant].medians})"

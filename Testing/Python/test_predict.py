@@ -294,3 +294,48 @@ def test_predict_command_writes_the_quality_map_of_two_flip_angles(cli, sample, 
     assert np.isnan(t1[qa == 2]).all() and np.isfinite(t1[qa == 1]).all()
     assert json.loads((tmp_path / "p" / "quality.json").read_text())["Values"]["2"].startswith("flagged")
     assert "flagged" in r.out
+
+
+def test_an_unfamiliar_slice_is_said_widened_and_flagged(tmp_path):
+    """models.familiarity: a slice whose maps change when it is turned by 180 degrees beyond the card's
+    limit is said in one line, its SD widened by the score over the limit, and its voxels 2 in quality."""
+    import json
+    import shutil
+    import warnings
+
+    from q2mri.models.familiarity import turned_disagreement
+    from q2mri.models.predict import predict
+    from q2mri.models.registry import MODELS_DIR, load_model
+    from q2mri.phantoms.dataset import normalise_inputs
+    from q2mri.acquisition import Acquisition
+    m = tmp_path / "spgr-t1"
+    shutil.copytree(MODELS_DIR / "spgr-t1", m)
+    card = json.loads((m / "card.json").read_text())
+    rng = np.random.default_rng(0)
+    img = (0.5 + 0.5 * rng.random((3, 40, 48))).astype(np.float32)
+    acq = [Acquisition(flip_angle_deg=20.0, tr_ms=20.0, te_ms=0.032, field_strength_t=3.0)]
+    mask = np.ones(img.shape, bool)
+    card.pop("familiarity", None)
+    (m / "card.json").write_text(json.dumps(card))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = predict("spgr-t1", [img], acq, model=str(m), device="cpu", mask=mask)
+    assert plain.familiarity is None and "quality" not in plain.maps
+    # the score by hand on the middle slice, then a limit at half of it: that slice must be unfamiliar
+    net, _ = load_model(m)
+    x = torch.from_numpy(np.stack([normalise_inputs(np.stack([img[1], 0 * img[1]]), mask[1], "joint")]))
+    a = torch.tensor([[20.0, 20.0, 0.032, 0.0, 3.0, 0, 0, 0, 0, 0]])
+    score = float(turned_disagreement(net.eval(), x, a, torch.from_numpy(mask[1:2]))[0])
+    card["familiarity"] = {"limit": score / 2.0}
+    (m / "card.json").write_text(json.dumps(card))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = predict("spgr-t1", [img], acq, model=str(m), device="cpu", mask=mask)
+    said = [str(w.message) for w in caught if "unfamiliar input" in str(w.message)]
+    assert len(said) == 1 and "\n" not in said[0] and said[0] in got.warnings
+    assert got.familiarity[1] == pytest.approx(2.0, rel=0.05)
+    far = got.familiarity > 1
+    assert (got.maps["quality"][far] == 2).all() and (got.maps["quality"][~far] == 1).all()
+    ratio = got.maps["T1_sd"][1] / plain.maps["T1_sd"][1]
+    np.testing.assert_allclose(ratio, got.familiarity[1], rtol=1e-4)
+    np.testing.assert_array_equal(got.maps["T1"], plain.maps["T1"])          # the maps themselves are kept
