@@ -6,7 +6,8 @@ bundled models were trained with and for the campaign's current one, measured in
 
 Without --bank a small bank (two cases per phantom) is simulated into a temporary folder first
 (not timed). The data time is the building of one batch from the bank (image formation through
-the physics, randomization, normalisation); the physics time is the task's closed-form features
+the physics, randomization, normalisation), or with the background loader (models.train) the wait
+for the next one; the physics time is the task's closed-form features
 and assembly (models.physicsnet) inside the forward pass; forward is the rest of the forward
 pass and the loss; backward includes the optimizer step.
 """
@@ -16,7 +17,6 @@ import argparse
 import tempfile
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,13 +26,14 @@ from q2mri.models.losses import laplace_nll, paper_loss
 from q2mri.models.physicsnet import PhysicsNet
 from q2mri.models.quantnet import ModelConfig
 from q2mri.models.tasks import TASKS
-from q2mri.models.train import BANK_SEED_OFFSET, _batch
+from q2mri.models.train import BANK_SEED_OFFSET, _BankBatches, _batch, _finish_batch
 
 # "bundled": how stop 18's networks were trained (scripts/train_campaign.sh then): 96-pixel patches,
 # no randomization, data built between steps. "campaign": scripts/train_campaign.sh now.
 CONFIGS = {
-    "bundled": dict(levels=5, width=8, patch=96, batch=8, randomize=False, threads=None),
-    "campaign": dict(levels=5, width=8, patch=64, batch=8, randomize=True, threads=None),
+    "bundled": dict(levels=5, width=8, patch=96, batch=8, randomize=False, loader=False),
+    "campaign": dict(levels=5, width=8, patch=96, batch=8, randomize=True, loader=True),
+    "campaign, 64-pixel patches": dict(levels=5, width=8, patch=64, batch=8, randomize=True, loader=True),
 }
 
 
@@ -55,6 +56,7 @@ def measure(task: str, bank: str, c: dict, steps: int) -> dict:
     opt = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.89, 0.89), eps=1e-8)
     ds = BankDataset(bank, t, patch=c["patch"], seed=3, randomize=Randomization() if c["randomize"] else NO_RANDOMIZATION)
     rng = np.random.default_rng(0)
+    batches = _BankBatches(ds, c["batch"], rng) if c["loader"] else None
     acc: dict = {}
     # time the physics layers inside the forward pass by wrapping them
     phys = net.phys
@@ -70,9 +72,11 @@ def measure(task: str, bank: str, c: dict, steps: int) -> dict:
         if s == 2:                     # two warm-up steps
             acc.clear()
             t0 = time.perf_counter()
-        idx = list(rng.integers(0, len(ds), c["batch"]))
-        with _timer(acc, "data"):
-            x, a, y, m = _batch(ds, idx, t, rng, "cpu")
+        with _timer(acc, "data"):          # with the loader: the wait for the next batch
+            if batches is not None:
+                x, a, y, m = _finish_batch(batches.next(), t, rng, "cpu")
+            else:
+                x, a, y, m = _batch(ds, list(rng.integers(0, len(ds), c["batch"])), t, rng, "cpu")
         with _timer(acc, "forward"):
             yn = y / net.scales
             mean, b = net.forward_normalised(x, a)
@@ -112,7 +116,7 @@ def main() -> None:
             r = measure(task, bank, c, args.steps)
             base = base or r["pixels_per_s"]
             print(f"| {task} | {name} (levels {c['levels']}, width {c['width']}, patch {c['patch']}, batch {c['batch']}"
-                  f"{', randomized' if c['randomize'] else ''}) | {r['samples_per_s']:.1f} | {r['pixels_per_s']:.0f} | "
+                  f"{', randomized' if c['randomize'] else ''}{', background loader' if c['loader'] else ''}) | {r['samples_per_s']:.1f} | {r['pixels_per_s']:.0f} | "
                   f"{r['step_s']:.2f} | {r['data']:.2f} | {r.get('physics', 0):.2f} | {r['forward']:.2f} | "
                   f"{r['backward']:.2f} | {r['pixels_per_s'] / base:.2f}x |", flush=True)
     if tmp:

@@ -155,10 +155,22 @@ def cmd_t1_ir(args) -> None:
            {"InversionTime": [t / 1000.0 for t in ti], "RepetitionTime": None if math.isinf(tr[0]) else tr[0] / 1000.0})
 
 
-def cmd_b1_afi(args) -> None:
+def _smoothed_b1(args, s, maps):
+    """The B1 map smoothed inside the fitted voxels (--smooth-mm: B1+ varies over centimetres), NaN where flagged."""
     import numpy as np
 
-    from ..fitting.afi import fit_b1_afi, smooth_in_mask
+    from ..fitting.afi import smooth_in_mask
+    b1 = maps["B1"]
+    if args.smooth_mm:
+        if args.smooth_mm < 0:
+            raise Q2MRIError("--smooth-mm must be >= 0 (the Gaussian SD in mm)")
+        b1 = smooth_in_mask(b1, maps["quality"] == 1, args.smooth_mm, s.geometry.spacing[::-1])
+        b1 = np.where(maps["quality"] == 2, np.nan, b1).astype(np.float32)
+    return b1
+
+
+def cmd_b1_afi(args) -> None:
+    from ..fitting.afi import fit_b1_afi
     from ..fitting.protocol_checks import check_tr
     from .common import load_3d, load_mask
     s = _load(args)
@@ -174,20 +186,12 @@ def cmd_b1_afi(args) -> None:
     mask = load_mask(args.mask, s.geometry, args.resample)
     d = _magnitude(s, "AFI")
     maps = fit_b1_afi(d[..., 0], d[..., 1], fa[0], tr[0], tr[1], t1_ms=t1, mask=mask)
-    b1 = maps["B1"]
-    if args.smooth_mm:
-        if args.smooth_mm < 0:
-            raise Q2MRIError("--smooth-mm must be >= 0 (the Gaussian SD in mm)")
-        b1 = smooth_in_mask(b1, maps["quality"] == 1, args.smooth_mm, s.geometry.spacing[::-1])
-        b1 = np.where(maps["quality"] == 2, np.nan, b1).astype(np.float32)
+    b1 = _smoothed_b1(args, s, maps)
     _write(args, s, {"B1": b1, "quality": maps["quality"]}, "AFI (Yarnykh 2007)" + (" exact with T1 map" if t1 is not None else " TR << T1 limit"),
            {"FlipAngle": fa[0], "RepetitionTime": [tr[0] / 1000.0, tr[1] / 1000.0], "SmoothingSDmm": args.smooth_mm or 0})
 
 
 def cmd_b1_dam(args) -> None:
-    import numpy as np
-
-    from ..fitting.afi import smooth_in_mask
     from ..fitting.dam import fit_b1_dam
     from .common import load_mask
     s = _load(args)
@@ -206,12 +210,7 @@ def cmd_b1_dam(args) -> None:
     mask = load_mask(args.mask, s.geometry, args.resample)
     d = _magnitude(s, "DAM")
     maps = fit_b1_dam(d[..., 0], d[..., 1], fa[0], mask=mask)
-    b1 = maps["B1"]
-    if args.smooth_mm:
-        if args.smooth_mm < 0:
-            raise Q2MRIError("--smooth-mm must be >= 0 (the Gaussian SD in mm)")
-        b1 = smooth_in_mask(b1, maps["quality"] == 1, args.smooth_mm, s.geometry.spacing[::-1])
-        b1 = np.where(maps["quality"] == 2, np.nan, b1).astype(np.float32)
+    b1 = _smoothed_b1(args, s, maps)
     _write(args, s, {"B1": b1, "flip_angle_actual": maps["flip_angle_actual"], "quality": maps["quality"]},
            "double-angle method (Insko and Bolinger 1993): B1 = arccos(S_2A / (2 S_A)) / A",
            {"FlipAngle": fa, "SmoothingSDmm": args.smooth_mm or 0})
