@@ -37,7 +37,13 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ("t2star", "turned 90 degrees"): "t2star never saw quarter turns: marrow T2* 13 -> 14 ms (7.3 %)",
     ("t2star", "flipped left-right"): "t2star: marrow T2* medians 3.2 % apart (limit 3 %)",
 }
-NEAR_LIMIT = {("t2star", "flipped left-right"), ("brain-t1t2", "turned 90 degrees")}
+# spgr-t1, retrained with the randomized bank (8,392 steps; stripped WM was 913 -> 377 ms before it):
+KNOWN_FAILURES.update({
+    ("spgr-t1", "skull-stripped"): "spgr-t1: medians within 1.6 % and coverage 0.57 now, but voxel r 0.935 (< 0.97)",
+    ("spgr-t1", "slab, half the field of view"): "spgr-t1: medians within 3.3 %, r 0.987, but 1-SD coverage 0.42 (< 0.50)",
+    ("spgr-t1", "stripped, eroded 3 mm"): "spgr-t1: voxel r 0.970, at the limit",
+})
+NEAR_LIMIT = {("t2star", "flipped left-right"), ("brain-t1t2", "turned 90 degrees"), ("spgr-t1", "stripped, eroded 3 mm")}
 
 
 @pytest.fixture(scope="module", params=TASKS)
