@@ -65,7 +65,10 @@ def unidentifiable(task: str, images: Sequence[np.ndarray], acqs: Sequence[Acqui
     from ..fitting.vfa import fit_vfa
     fit = fit_vfa(np.stack([np.abs(im) for im in images], -1), fas, [float(a.tr_ms) for a in acqs], b1=maps["B1"],
                   mask=mask, refine=False, device="cpu")
-    return (fit["quality"] == FLAGGED) & mask
+    # also beyond the network's DESPOT1 layer (it holds T1 to 30-10,000 ms, models.physicsnet): there its
+    # T1 would be the clamp, not a measurement
+    beyond = np.isfinite(fit["T1"]) & (fit["T1"] >= DESPOT1_LAYER_MAX_MS)
+    return ((fit["quality"] == FLAGGED) | beyond) & mask
 
 
 def per_image_tr_fit(task: str, images, acqs, outs: dict, sds: dict, mask: np.ndarray) -> str | None:
@@ -90,6 +93,7 @@ def per_image_tr_fit(task: str, images, acqs, outs: dict, sds: dict, mask: np.nd
 
 
 AUTO_REFINE_STEPS = 10
+DESPOT1_LAYER_MAX_MS = 10000.0     # the T1 range of the physics network's DESPOT1 layer ends here
 FAR = 1.5        # "far outside": beyond the trained range by more than this factor (or another field)
 
 
