@@ -32,7 +32,8 @@ from q2mri.models.train import BANK_SEED_OFFSET, _BankBatches, _batch, _finish_b
 # no randomization, data built between steps. "campaign": scripts/train_campaign.sh now.
 CONFIGS = {
     "bundled": dict(levels=5, width=8, patch=96, batch=8, randomize=False, loader=False),
-    "campaign": dict(levels=5, width=8, patch=96, batch=8, randomize=True, loader=True),
+    "campaign (as run this session)": dict(levels=5, width=8, patch=96, batch=8, randomize=True, loader=True),
+    "campaign now (no loader)": dict(levels=5, width=8, patch=96, batch=8, randomize=True, loader=False),
     "campaign, 64-pixel patches": dict(levels=5, width=8, patch=64, batch=8, randomize=True, loader=True),
 }
 

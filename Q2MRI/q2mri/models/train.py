@@ -63,7 +63,9 @@ class TrainConfig:
     convs: int = 2                  # convolution groups per U-Net scale (physics networks)
     aux_weight: float = 0.5         # weight of the ensemble heads' bootstrap loss
     workers: int = 1                # processes building the bank
-    loader: bool = True             # bank batches built by a background process while the network trains
+    # bank batches built by a background process while the network trains: on 2 cores it competes with the
+    # network's threads and costs 1.6x per step (benchmarks/train_step.py), so off by default; for more cores
+    loader: bool = False
     randomize: bool = True          # bank samples randomize the scanner and field of view (models.bank.Randomization)
 
 
