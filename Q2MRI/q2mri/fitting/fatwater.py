@@ -16,7 +16,10 @@ spectrum c(t) of physics.fat, one R2* shared by water and fat, and complex W and
    seeds where the best minimum is clearly better than the next, then ring by ring the
    candidate closest to the grown neighbours' field, two re-pick passes) stays available
    (field_map="region-growing"). Both rely on B0 varying smoothly compared with the fat
-   shift (434 Hz at 3 T) over a voxel or two.
+   shift (434 Hz at 3 T) over a voxel or two. The echo magnitudes add to the data term where
+   neighbouring voxels agree on water or fat (coherent_sides, Yu et al. 2011): a field whose
+   solution contradicts them costs MAGNITUDE_PENALTY more, so a whole organ cannot settle on
+   the swapped smooth field (the liver of ISMRM 2012 case 12, docs/real-scans.md).
 3. Levenberg-Marquardt refines (W, F, psi, R2*) per voxel on the complex model.
 
 PDFF = 100 |F| / (|W| + |F|) (magnitude discrimination). It is the signal fat fraction:
@@ -160,42 +163,6 @@ def _water_fat(y: torch.Tensor, te_ms: torch.Tensor, field_t: float, psi0: torch
     a = torch.exp((-r0[:, None] + 2j * math.pi * psi0[:, None]) * te_s[None, :])
     basis = torch.stack([a, a * c[None, :]], -1)                               # (V, E, 2)
     return torch.linalg.lstsq(basis, y[..., None]).solution[..., 0]
-
-
-def resolve_regions(kf: np.ndarray, cost: np.ndarray, sides: np.ndarray, frac_fat: np.ndarray, mask: np.ndarray,
-                    spacing_mm, fs_k: int, p_count: int, step: float, fat_shift: float, min_voxels: int = 30,
-                    ratio: float = 1.5) -> tuple[np.ndarray, dict]:
-    """Field indices kf (masked voxels) with each region of one smooth field moved by a fat shift where
-    the voxels whose magnitudes clearly say water or fat (sides, fitting.fatwater_magnitude) disagree
-    with its fat fraction more than ``ratio`` times as often as they agree. Regions are the connected
-    parts of the mask once neighbours whose fields differ by a third of a fat shift are cut apart."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    from .fatwater_magnitude import FAT, WATER
-    from .fieldmap import neighbour_pairs
-    n = kf.size
-    i, j, _ = neighbour_pairs(mask, spacing_mm)
-    keep = np.abs(kf[i] - kf[j]) * step < fat_shift / 3.0
-    graph = coo_matrix((np.ones(int(keep.sum())), (i[keep], j[keep])), shape=(n, n))
-    count, lab = connected_components(graph, directed=False)
-    fat_side = frac_fat > 0.5
-    agree = ((sides == WATER) & ~fat_side) | ((sides == FAT) & fat_side)
-    disagree = ((sides == WATER) & fat_side) | ((sides == FAT) & ~fat_side)
-    a, d = np.bincount(lab, agree, count), np.bincount(lab, disagree, count)
-    size = np.bincount(lab, None, count)
-    flip = np.flatnonzero((d > ratio * a) & (d >= 10) & (size >= min_voxels))
-    kf = kf.copy()
-    moved = 0
-    for c in flip:
-        rows = np.flatnonzero(lab == c)
-        # towards the fat shift whose field the region's own data support better
-        s = min((fs_k, -fs_k), key=lambda sh: float(cost[rows, (kf[rows] + sh) % p_count].sum()))
-        kf[rows] += s
-        moved += rows.size
-    return kf, {"regions": int(count), "moved_regions": int(flip.size), "moved_voxels": int(moved),
-                "method": "regions of one smooth field take the side their confident magnitude voxels give "
-                          "(Yu et al. 2011)"}
 
 
 def _refine(y: torch.Tensor, te_ms: torch.Tensor, field_t: float, psi0: torch.Tensor, r0: torch.Tensor,
@@ -373,9 +340,8 @@ def fit_fatwater(echoes: np.ndarray, te_ms: Sequence[float], field_strength_t: f
         kf = np.where(better, kf + shift, kf)
         r_here = np.where(better, r_there, r_here)
     report["graph_cut"]["data_overrides"] = int((kf != k_cut).sum())
-    r0_of = lambda k: r2s[rbest.gather(1, torch.from_numpy(k % p_count).to(dev)[:, None])[:, 0]]
     psi0 = torch.from_numpy(float(psi[0]) + kf * step).to(dev)
-    r0 = r0_of(kf)
+    r0 = r2s[rbest.gather(1, torch.from_numpy(kf % p_count).to(dev)[:, None])[:, 0]]
     if progress:
         progress(2, 4)
     half_period = float(1.0 / np.min(np.diff(np.sort(te_s.cpu().numpy()))) / 2.0)
